@@ -1,0 +1,58 @@
+"""``scalekit compare``: the paper's scaling tables, reproduced."""
+
+from __future__ import annotations
+
+import click
+
+from .. import compare as cmp
+from .. import report
+from ..cliutil import (check_output_path, command_line, counter_option, emit, format_options,
+                       handle_errors, parse_modes)
+from ..scaling import MODES
+
+CAPTION = ("MACs = conv + linear multiply-accumulates, counted exactly by scalekit; 'paper FLOPS' "
+           "and 'paper top-1' are the EfficientNet paper's REPORTED figures (accuracy needs "
+           "ImageNet training; scalekit measures none). diff = ours vs the paper's FLOPS.")
+
+
+@click.command()
+@click.argument("specs", nargs=-1, metavar="[SPEC]...")
+@click.option("--mode", "mode", default=",".join(MODES[1:]), show_default=True,
+              help="Comma-separated rows to show: width, depth, resolution, compound "
+                   "(the baseline row is always shown).")
+@click.option("--table", "tables", type=click.Choice(["2", "3", "7"]), multiple=True,
+              help="Which paper table: 2 (EfficientNet-B0..B7 presets), 3 (MobileNets, ResNet-50),"
+                   " 7 (EfficientNet-B0). Default: 3 and 7. Repeatable.")
+@click.option("--latency/--no-latency", default=False,
+              help="Latency columns (arrive with the latency harness; counts only for now).")
+@counter_option
+@format_options
+@handle_errors
+def compare(specs: tuple[str, ...], mode: str, tables: tuple[str, ...], latency: bool,
+            counter: str, fmt: str, output: str | None) -> None:
+    """Scale baselines by depth, width, resolution and compound scaling at the paper's stated
+    coefficients, and show our exact counts next to the paper's figures.
+
+    With no arguments: the paper's Table 3 (MobileNetV1, MobileNetV2, ResNet-50) and Table 7
+    (EfficientNet-B0). SPEC... picks baselines (specs outside the paper's tables get its standard
+    coefficients d=4, w=2, r=2 and compound d=1.4, w=1.2, r=1.3).
+    """
+    check_output_path(output)
+    modes = ["baseline"] + [m for m in parse_modes(mode, MODES) if m != "baseline"]
+    chosen = tuple(int(t) for t in tables) or cmp.DEFAULT_TABLES
+    renderables = []
+    records = []
+    if 2 in chosen:
+        t2 = cmp.table2(counter=counter)
+        records += t2
+        renderables.append(report.table2_table(t2))
+    rest = tuple(t for t in chosen if t != 2)
+    if specs and not rest:
+        rest = cmp.DEFAULT_TABLES  # SPEC... without --table: look the specs up in tables 3 and 7
+    if rest:
+        rows = cmp.compare(specs, modes, rest, counter)
+        records += rows
+        title = " and ".join(f"Table {t}" for t in rest) if rest else "scaling comparison"
+        renderables.append(report.compare_table(rows, f"EfficientNet paper {title}: scaling "
+                                                      "by one dimension vs compound", CAPTION))
+    emit(records, fmt=fmt, output=output, command=command_line(), table=lambda: renderables)

@@ -1,0 +1,71 @@
+"""``scalekit list`` and ``scalekit info``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import report
+from ..analysis import analyze
+from ..bundled import bundled_specs, resolve_spec
+from ..cliutil import check_output_path, command_line, counter_option, emit, format_options, handle_errors
+from ..crosscheck import THOP_NOTE
+from ..errors import ScalekitError
+from ..spec import SpecError, load_spec
+
+
+@click.command("list")
+@format_options
+@handle_errors
+def list_specs(fmt: str, output: str | None) -> None:
+    """List the bundled baseline specs, with a one-line summary each."""
+    check_output_path(output)
+    specs = bundled_specs()
+    if not specs:
+        raise ScalekitError("no bundled specs found (is the package installed correctly?)")
+    records, rows = [], []
+    for path in specs:
+        try:
+            spec = load_spec(path)
+        except SpecError as e:  # a broken bundled spec must not hide the others
+            click.echo(f"Error: {e}", err=True)
+            continue
+        rec = analyze(spec)
+        records.append(rec)
+        rows.append((path.stem, spec, rec))
+
+    def table():
+        t = report._table("bundled specs", caption="MACs = multiply-accumulates (the paper's FLOPS) "
+                                                   "at the spec's resolution.")
+        for col in ("spec", "name", "px", "blocks", "params (M)", "MACs (G)", "description"):
+            t.add_column(col, justify="right" if col in ("px", "blocks", "params (M)", "MACs (G)")
+                         else "left")
+        for stem, spec, rec in rows:
+            t.add_row(stem, spec.name, str(spec.resolution), str(spec.depth),
+                      f"{rec.params / 1e6:.2f}", f"{rec.macs / 1e9:.3f}", spec.description)
+        return [t]
+
+    emit(records, fmt=fmt, output=output, command=command_line(), table=table)
+
+
+@click.command()
+@click.argument("spec", metavar="SPEC")
+@counter_option
+@format_options
+@handle_errors
+def info(spec: str, counter: str, fmt: str, output: str | None) -> None:
+    """Show a network stage by stage: block type, kernel, stride, expansion, squeeze-excitation,
+    channels, repeats, input resolution, and exact params, MACs and activations.
+
+    SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
+    """
+    check_output_path(output)
+    s = load_spec(resolve_spec(spec))
+    rec = analyze(s, counter=counter)
+
+    def table():
+        out = [report.info_table(rec), report.totals_line(rec)]
+        if counter == "thop":
+            out.append(f"note: {THOP_NOTE}")
+        return out
+
+    emit([rec], fmt=fmt, output=output, command=command_line(), table=table)

@@ -1,0 +1,291 @@
+"""Formatting, kept apart from computing: records in, rich renderables or strings out.
+
+Formats: ``table`` (rich, for people), ``json`` (one document, schema in
+scalekit/data/report.schema.json), ``csv`` and ``markdown`` (one row per model). No torch here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from typing import Any, Iterable, Sequence
+
+from rich import box
+from rich.table import Table
+
+from .analysis import ModelRecord
+
+FORMATS = ("table", "json", "csv", "markdown")
+SCHEMA_VERSION = 1
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine without importing torch (its version comes from package metadata)."""
+    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def document(records: Sequence[ModelRecord], command: str, extra: dict | None = None) -> dict:
+    """The JSON document: versions, machine, and one record per model. No timestamps, so a
+    count-only command run twice gives byte-identical output."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "scalekit_version": _version("scalekit"),
+        "torch_version": _version("torch"),
+        "command": command,
+        "machine": machine(),
+        "records": [r.to_dict() for r in records],
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def to_json(doc: dict) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# flat rows (CSV, Markdown): one row per model
+
+ROW_COLUMNS = ("name", "base", "mode", "phi", "depth", "width", "resolution", "params", "macs",
+               "flops", "acts", "latency_ms", "latency_iqr_ms", "paper_flops_b", "paper_params_m",
+               "paper_top1")
+
+
+def flat_row(r: ModelRecord) -> dict[str, Any]:
+    c = r.coefficients
+    lat = r.latency or {}
+    ref = r.reference or {}
+    return {
+        "name": r.name, "base": r.base, "mode": r.mode or "",
+        "phi": "" if c is None or c.phi is None else round(c.phi, 6),
+        "depth": "" if c is None else round(c.depth, 6),
+        "width": "" if c is None else round(c.width, 6),
+        "resolution": r.resolution, "params": r.params, "macs": r.macs, "flops": r.flops,
+        "acts": r.acts,
+        "latency_ms": "" if lat.get("median_ms") is None else round(lat["median_ms"], 4),
+        "latency_iqr_ms": "" if lat.get("iqr_ms") is None else round(lat["iqr_ms"], 4),
+        "paper_flops_b": ref.get("paper_flops_b", ""),
+        "paper_params_m": ref.get("paper_params_m", ""),
+        "paper_top1": ref.get("paper_top1", ""),
+    }
+
+
+def _used_columns(rows: list[dict]) -> list[str]:
+    return [k for k in ROW_COLUMNS if any(row.get(k) not in ("", None) for row in rows)
+            or k in ("name", "params", "macs", "flops", "acts", "resolution")]
+
+
+def to_csv(records: Sequence[ModelRecord]) -> str:
+    rows = [flat_row(r) for r in records]
+    cols = _used_columns(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def to_markdown(records: Sequence[ModelRecord]) -> str:
+    rows = [flat_row(r) for r in records]
+    cols = _used_columns(rows)
+    head = {"macs": "MACs", "flops": "FLOPs (2xMACs)", "acts": "acts", "paper_top1": "paper top-1 % (reported)",
+            "paper_flops_b": "paper FLOPS (B)", "paper_params_m": "paper params (M)"}
+    out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
+           "|" + "|".join("---:" if c not in ("name", "base", "mode") else "---" for c in cols) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(_md_cell(row.get(c, "")) for c in cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v).replace("|", "\\|")
+
+
+# ---------------------------------------------------------------------------------------------
+# rich tables (for people)
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def fmt_m(n: float) -> str:
+    return f"{n / 1e6:,.3f}"
+
+
+def fmt_g(n: float) -> str:
+    return f"{n / 1e9:,.3f}"
+
+
+def _table(title: str | None = None, caption: str | None = None) -> Table:
+    return Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
+                 title_justify="left", header_style="bold")
+
+
+def info_table(r: ModelRecord) -> Table:
+    t = _table(f"{r.name} at {r.resolution}x{r.resolution}",
+               caption=f"counter: {r.counter}. MACs = conv + linear multiply-accumulates (the "
+                       "paper's FLOPS); FLOPs = 2 x MACs; acts = conv/linear/max-pool output "
+                       "elements (pycls).")
+    for col, just in (("stage", "left"), ("block", "left"), ("k", "right"), ("s", "right"),
+                      ("exp", "right"), ("SE", "right"), ("in -> out", "right"), ("n", "right"),
+                      ("input", "right"), ("params", "right"), ("MACs", "right"), ("acts", "right")):
+        t.add_column(col, justify=just, no_wrap=True)
+    for s in r.stages:
+        t.add_row(s.name, s.block, str(s.kernel), str(s.stride),
+                  "" if s.expand is None else f"{s.expand:g}", "" if not s.se else str(s.se),
+                  f"{s.cin} -> {s.cout}", str(s.repeats), f"{s.resolution}",
+                  fmt_int(s.params), fmt_int(s.macs), fmt_int(s.acts))
+    t.add_section()
+    t.add_row("total", "", "", "", "", "", "", str(sum(s.repeats for s in r.stages
+                                                        if s.name not in ("stem", "head"))),
+              f"{r.resolution}", fmt_int(r.params), fmt_int(r.macs), fmt_int(r.acts), style="bold")
+    return t
+
+
+def totals_line(r: ModelRecord) -> str:
+    return (f"{r.name}: {fmt_int(r.params)} params ({r.params / 1e6:.2f} M), "
+            f"{fmt_int(r.macs)} MACs ({r.macs / 1e9:.3f} G), {fmt_int(r.flops)} FLOPs, "
+            f"{fmt_int(r.acts)} acts ({r.acts / 1e6:.2f} M)")
+
+
+def _arrow(a: Any, b: Any) -> str:
+    return f"{a}" if a == b else f"{a} -> {b}"
+
+
+def scale_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
+    c = scaled.coefficients
+    t = _table(f"{base.name} -> {scaled.name}",
+               caption=f"coefficients: {c.describe() if c else 'none'}. MACs = multiply-accumulates "
+                       f"(paper's FLOPS). Ideal MAC growth d*w^2*r^2 = {ideal:.3f}x before rounding.")
+    for col in ("stage", "block", "channels", "repeats", "input", "params", "MACs", "acts"):
+        t.add_column(col, justify="left" if col in ("stage", "block") else "right", no_wrap=True)
+    for a, b in zip(base.stages, scaled.stages):
+        t.add_row(a.name, a.block, _arrow(f"{a.cout}", f"{b.cout}"), _arrow(a.repeats, b.repeats),
+                  _arrow(a.resolution, b.resolution), _arrow(fmt_m(a.params), fmt_m(b.params)) + " M",
+                  _arrow(fmt_g(a.macs), fmt_g(b.macs)) + " G", _arrow(fmt_m(a.acts), fmt_m(b.acts)) + " M")
+    return t
+
+
+def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
+    t = _table("totals")
+    for col in ("", "baseline", "scaled", "growth", "vs ideal"):
+        t.add_column(col, justify="left" if col == "" else "right", no_wrap=True)
+    t.add_row("resolution", f"{base.resolution}", f"{scaled.resolution}",
+              f"{scaled.resolution / base.resolution:.3f}x", "")
+    t.add_row("params", fmt_int(base.params), fmt_int(scaled.params),
+              f"{scaled.params / base.params:.3f}x", "")
+    t.add_row("MACs", fmt_int(base.macs), fmt_int(scaled.macs), f"{scaled.macs / base.macs:.3f}x",
+              f"{scaled.macs / base.macs / ideal:.3f} of {ideal:.3f}x")
+    t.add_row("FLOPs (2xMACs)", fmt_int(base.flops), fmt_int(scaled.flops),
+              f"{scaled.flops / base.flops:.3f}x", "")
+    t.add_row("acts", fmt_int(base.acts), fmt_int(scaled.acts), f"{scaled.acts / base.acts:.3f}x", "")
+    return t
+
+
+def footnotes(records: Iterable[ModelRecord]) -> tuple[dict[str, int], list[str]]:
+    """Number each distinct note once, so tables carry [1], [2] and the text follows below."""
+    index: dict[str, int] = {}
+    for r in records:
+        for n in r.notes:
+            index.setdefault(n, len(index) + 1)
+    return index, [f"[{i}] {n}" for n, i in index.items()]
+
+
+def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
+    index, notes = footnotes(records)
+    t = _table(title, caption="\n".join([caption] + notes))
+    for col, just in (("model", "left"), ("mode", "left"), ("d", "right"), ("w", "right"),
+                      ("px", "right"), ("params (M)", "right"), ("MACs (G)", "right"),
+                      ("paper FLOPS (B)", "right"), ("diff", "right"), ("acts (M)", "right"),
+                      ("paper top-1 % (reported)", "right"), ("note", "left")):
+        t.add_column(col, justify=just, no_wrap=True)
+    last_base = None
+    for r in records:
+        if last_base is not None and r.base != last_base:
+            t.add_section()
+        last_base = r.base
+        ref = r.reference or {}
+        pf = ref.get("paper_flops_b")
+        diff = "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%"
+        c = r.coefficients
+        t.add_row(r.base, r.mode or "", "" if c is None else f"{c.depth:.3g}",
+                  "" if c is None else f"{c.width:.3g}", str(r.resolution),
+                  f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
+                  diff, f"{r.acts / 1e6:.2f}",
+                  "" if ref.get("paper_top1") is None else f"{ref['paper_top1']:.1f}",
+                  " ".join(f"[{index[n]}]" for n in r.notes))
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# writing files atomically
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and an atomic
+    rename: readers see the old file or the new one, never half of one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".scalekit-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def table2_table(records: Sequence[ModelRecord]) -> Table:
+    index, notes = footnotes(records)
+    t = _table("EfficientNet paper Table 2: the EfficientNet family (official presets)",
+               caption="\n".join(["params and MACs counted exactly by scalekit at each model's "
+                                  "official resolution; paper and torchvision columns are their "
+                                  "REPORTED figures; top-1 is the paper's, not measured here."]
+                                 + notes))
+    for col in ("model", "px", "params", "paper params (M)", "torchvision params", "MACs (G)",
+                "paper FLOPS (B)", "torchvision GMACs", "diff vs paper",
+                "paper top-1 % (reported)", "note"):
+        t.add_column(col, justify="left" if col in ("model", "note") else "right", no_wrap=True)
+    for r in records:
+        ref = r.reference or {}
+        pf = ref.get("paper_flops_b")
+        t.add_row(r.name, str(r.resolution), fmt_int(r.params), f"{ref.get('paper_params_m', ''):g}",
+                  "" if ref.get("torchvision_params") is None else fmt_int(ref["torchvision_params"]),
+                  f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
+                  "" if ref.get("torchvision_gmacs") is None else f"{ref['torchvision_gmacs']:.3f}",
+                  "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%",
+                  f"{ref.get('paper_top1', 0):.1f}", " ".join(f"[{index[n]}]" for n in r.notes))
+    return t
