@@ -108,7 +108,9 @@ def _stage_record(st: StagePlan, counts) -> StageRecord:
         resolution=b.h, params=counts.params, macs=counts.macs, acts=counts.acts)
 
 
-def count_network(plan: NetworkPlan, counter: str = "analytic") -> NetworkCount:
+def count_network(plan: NetworkPlan, counter: str = "analytic", *,
+                  force: bool = False) -> NetworkCount:
+    """Count with ``counter``; ``force`` builds a real module (thop) even past the memory guard."""
     if counter == "analytic":
         return count_plan(plan)
     if counter == "torch":
@@ -116,16 +118,17 @@ def count_network(plan: NetworkPlan, counter: str = "analytic") -> NetworkCount:
         return torch_count(plan)
     if counter == "thop":
         from .crosscheck import thop_count
-        return thop_count(plan)
+        return thop_count(plan, force=force)
     raise ValueError(f"unknown counter {counter!r} (valid: {', '.join(COUNTERS)})")
 
 
 def analyze(spec: Spec, *, counter: str = "analytic", coefficients: Coefficients | None = None,
             mode: str | None = None, base: str | None = None, reference: dict | None = None,
-            notes: tuple[str, ...] = ()) -> ModelRecord:
-    """Count ``spec`` (already scaled, if it is) and wrap the result in a record."""
+            notes: tuple[str, ...] = (), force: bool = False) -> ModelRecord:
+    """Count ``spec`` (already scaled, if it is) and wrap the result in a record. ``force``:
+    see :func:`count_network`."""
     plan = expand(spec)
-    nc = count_network(plan, counter)
+    nc = count_network(plan, counter, force=force)
     stages = tuple(_stage_record(st, sc.counts) for st, sc in zip(plan.stages, nc.stages))
     return ModelRecord(
         name=spec.name, spec_path=spec.path, base=base or (spec.origin.spec if spec.origin else spec.name),

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         except OSError:
             pass
         sys.exit(0)
+    except OSError as e:  # a file that could not be read or written: the system's reason
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"Error: {where}{e.strerror or e}", err=True)
+        sys.exit(1)
     except MemoryError:
         click.echo("Error: out of memory (counting needs none: try --no-latency, or a smaller "
                    "model)", err=True)

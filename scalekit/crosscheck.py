@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from .counting import Counts, NetworkCount, StageCount
+from .guard import check_memory
 from .plan import NetworkPlan
 
 THOP_NOTE = ("thop 0.1.1 also counts BatchNorm and ReLU/pooling ops, misses SiLU, Sigmoid and "
@@ -61,8 +62,11 @@ def torch_count(plan: NetworkPlan, batch: int = 1) -> NetworkCount:
     return NetworkCount(total, tuple(stages))
 
 
-def thop_count(plan: NetworkPlan) -> NetworkCount:
-    """thop.profile on a real module at batch 1 (slow at large resolutions: a real forward)."""
+def thop_count(plan: NetworkPlan, *, force: bool = False) -> NetworkCount:
+    """thop.profile on a real module at batch 1 (slow at large resolutions: a real forward).
+    Refuses a model that would not fit in memory unless ``force`` (see guard.check_memory)."""
+    check_memory(plan, force=force)
+
     import contextlib
     import io
 

@@ -17,12 +17,14 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .errors import ScalingError
-from .spec import Compound, HeadSpec, Origin, ScalingRules, Spec, StageSpec, StemSpec
+from .errors import ScalingError, SpecError
+from .spec import (MAX_BLOCKS, MAX_RESOLUTION, Compound, HeadSpec, Origin, ScalingRules, Spec,
+                   StageSpec, StemSpec, check_network, short_repr)
 
 MODES = ("baseline", "depth", "width", "resolution", "compound")
-# A plan is expanded block by block: past this many blocks a "network" is a typo, not a model.
-MAX_BLOCKS = 10_000
+# Any multiplier (or alpha**phi) past this is a typo; below it every scaled count stays an exact
+# int and c * w a finite float. The spec's limits (spec.MAX_*) then apply to the scaled network.
+MAX_MULTIPLIER = 1e6
 
 
 def round_channels(c: int, w: float, rules: ScalingRules) -> int:
@@ -98,11 +100,11 @@ class Coefficients:
         return " ".join(parts)
 
 
-def _check(name: str, v: float | None) -> None:
+def _check(name: str, v: float | None, hi: float = MAX_MULTIPLIER) -> None:
     if v is None:
         return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise ScalingError(f"{name} must be a finite number > 0, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= hi:  # NaN fails too
+        raise ScalingError(f"{name} must be a number > 0 and <= {hi:,g}, got {short_repr(v)}")
 
 
 def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = None,
@@ -111,9 +113,10 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
                  alpha: float | None = None, beta: float | None = None,
                  gamma: float | None = None) -> Coefficients:
     """Resolve the user's flags into multipliers, refusing contradictions."""
-    for n, v in (("width", width), ("depth", depth), ("resolution", resolution), ("size", size),
+    for n, v in (("width", width), ("depth", depth), ("resolution", resolution),
                  ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _check(n, v)
+    _check("size", size, hi=MAX_RESOLUTION)
     if size is not None and resolution is not None:
         raise ScalingError("give either --resolution (a multiplier) or --size (pixels), not both")
     if preset is not None:
@@ -138,8 +141,9 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
                      gamma if gamma is not None else base.gamma)
         d, w, r = compound_coefficients(phi, c)
         for n, v in (("depth", d), ("width", w), ("resolution", r)):
-            if not math.isfinite(v) or v <= 0 or v > 1e6:
-                raise ScalingError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; too large")
+            if not 0 < v <= MAX_MULTIPLIER:
+                raise ScalingError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; it must be > 0 "
+                                   f"and <= {MAX_MULTIPLIER:g}")
         return Coefficients(depth=d, width=w, resolution=r, phi=float(phi))
     if any(v is not None for v in (alpha, beta, gamma)):
         raise ScalingError("--alpha, --beta and --gamma only apply with --phi")
@@ -185,8 +189,13 @@ def scale(spec: Spec, coef: Coefficients) -> Spec:
         phi=coef.phi if base is None else None,
         preset=coef.preset if base is None else None,
     )
-    return dataclasses.replace(spec, name=scaled_name(spec, coef, px), resolution=px, stem=stem,
-                               stages=stages, head=head, origin=origin, presets={}, path=None)
+    scaled = dataclasses.replace(spec, name=scaled_name(spec, coef, px), resolution=px, stem=stem,
+                                 stages=stages, head=head, origin=origin, presets={}, path=None)
+    try:
+        check_network(scaled)
+    except SpecError as e:
+        raise ScalingError(f"{spec.name} scaled by {coef.describe()}: {e.field}: {e.reason}") from None
+    return scaled
 
 
 def scaled_name(spec: Spec, coef: Coefficients, px: int) -> str:

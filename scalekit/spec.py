@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -30,6 +31,25 @@ STEM_RULES = ("width", "fixed")
 
 MAX_SPEC_BYTES = 1_000_000  # a baseline spec is a few kB; anything this large is not a spec
 MAX_NESTING = 20  # deeper YAML than this is not a spec either
+MAX_VALUES = 100_000  # a spec has a few hundred values; YAML aliases can multiply them (billion laughs)
+# Past these a "network" is a typo, not a model. They keep every count an exact int that still
+# converts to a finite float for reports, and scaled specs are held to the same limits.
+MAX_BLOCKS = 10_000
+MAX_CHANNELS = 1_000_000_000
+MAX_RESOLUTION = 100_000
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def short_repr(v: Any) -> str:
+    """A short repr of a user's value for an error message (a value can be huge or cyclic)."""
+    try:
+        return _REPR.repr(v)
+    except ValueError:  # an int past Python's str-conversion digit limit, maybe inside a list
+        if isinstance(v, int):
+            return f"<an integer of about {int(v.bit_length() * 0.30103):,} digits>"
+        return f"<a {type(v).__name__} too large to show>"
 
 
 @dataclass(frozen=True)
@@ -158,8 +178,8 @@ class Spec:
 def _suggest(key: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     if close:
-        return f"unknown field {key!r} (did you mean {close[0]!r}?)"
-    return f"unknown field {key!r} (valid: {', '.join(valid)})"
+        return f"unknown field {short_repr(key)} (did you mean {close[0]!r}?)"
+    return f"unknown field {short_repr(key)} (valid: {', '.join(valid)})"
 
 
 def _check_keys(data: Any, cls: type, path: str, skip: tuple[str, ...] = ()) -> dict:
@@ -168,9 +188,10 @@ def _check_keys(data: Any, cls: type, path: str, skip: tuple[str, ...] = ()) -> 
     valid = [f.name for f in dataclasses.fields(cls) if f.name not in skip]
     for key in data:
         if not isinstance(key, str):
-            raise SpecError(f"field names must be strings, got {key!r}", field=path or None)
+            raise SpecError(f"field names must be strings, got {short_repr(key)}", field=path or None)
         if key not in valid:
-            raise SpecError(_suggest(key, valid), field=_join(path, key))
+            name = key if key.isprintable() and len(key) <= 60 else short_repr(key)
+            raise SpecError(_suggest(key, valid), field=_join(path, name))
     return data
 
 
@@ -197,11 +218,11 @@ def _int(data: dict, key: str, path: str, default: Any = dataclasses.MISSING, *,
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise SpecError(f"expected an integer, got {_tname(v)} {v!r}", field=_join(path, key))
+        raise SpecError(f"expected an integer, got {_tname(v)} {short_repr(v)}", field=_join(path, key))
     if lo is not None and v < lo:
-        raise SpecError(f"must be >= {lo}, got {v}", field=_join(path, key))
+        raise SpecError(f"must be >= {lo:,}, got {short_repr(v)}", field=_join(path, key))
     if hi is not None and v > hi:
-        raise SpecError(f"must be <= {hi}, got {v}", field=_join(path, key))
+        raise SpecError(f"must be <= {hi:,}, got {short_repr(v)}", field=_join(path, key))
     return v
 
 
@@ -210,8 +231,11 @@ def _float(data: dict, key: str, path: str, default: Any = dataclasses.MISSING, 
            hi_open: bool = False) -> float:
     v = data.get(key, default) if default is not dataclasses.MISSING else _req(data, key, path)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpecError(f"expected a number, got {_tname(v)} {v!r}", field=_join(path, key))
-    v = float(v)
+        raise SpecError(f"expected a number, got {_tname(v)} {short_repr(v)}", field=_join(path, key))
+    try:
+        v = float(v)
+    except OverflowError:  # an int too large for a float
+        v = math.inf
     if not math.isfinite(v):
         raise SpecError(f"must be finite, got {v}", field=_join(path, key))
     if lo is not None and (v < lo or (lo_open and v == lo)):
@@ -225,9 +249,10 @@ def _str(data: dict, key: str, path: str, default: Any = dataclasses.MISSING, *,
          choices: tuple[str, ...] | None = None) -> str:
     v = data.get(key, default) if default is not dataclasses.MISSING else _req(data, key, path)
     if not isinstance(v, str):
-        raise SpecError(f"expected a string, got {_tname(v)} {v!r}", field=_join(path, key))
+        raise SpecError(f"expected a string, got {_tname(v)} {short_repr(v)}", field=_join(path, key))
     if choices is not None and v not in choices:
-        raise SpecError(f"unknown value {v!r} (valid: {', '.join(choices)})", field=_join(path, key))
+        raise SpecError(f"unknown value {short_repr(v)} (valid: {', '.join(choices)})",
+                        field=_join(path, key))
     return v
 
 
@@ -256,7 +281,7 @@ def _pool(data: Any, path: str) -> PoolSpec | None:
 def _stem(data: Any, path: str) -> StemSpec:
     _check_keys(data, StemSpec, path)
     return StemSpec(
-        out=_int(data, "out", path, lo=1),
+        out=_int(data, "out", path, lo=1, hi=MAX_CHANNELS),
         kernel=_kernel(data, "kernel", path, 3),
         stride=_stride(data, "stride", path, 2),
         act=_str(data, "act", path, "relu", choices=ACTIVATIONS),
@@ -282,16 +307,20 @@ def _stage(data: Any, path: str) -> StageSpec:
                             f"{', '.join(sorted(_BLOCK_FIELDS[block]))})", field=_join(path, key))
     mid = 0
     if block == "bottleneck":
-        mid = _int(data, "mid", path, lo=1)
+        mid = _int(data, "mid", path, lo=1, hi=MAX_CHANNELS)
+    se = _float(data, "se", path, 0.0)
+    if not 0.0 <= se <= 1.0:
+        raise SpecError(f"must be > 0 and <= 1, or 0 for no squeeze-excitation, got {se:g}",
+                        field=_join(path, "se"))
     return StageSpec(
         block=block,
-        out=_int(data, "out", path, lo=1),
-        repeats=_int(data, "repeats", path, 1, lo=1),
+        out=_int(data, "out", path, lo=1, hi=MAX_CHANNELS),
+        repeats=_int(data, "repeats", path, 1, lo=1, hi=MAX_BLOCKS),
         stride=_stride(data, "stride", path, 1),
         kernel=_kernel(data, "kernel", path, 3),
         act=_str(data, "act", path, "relu", choices=ACTIVATIONS),
         expand=_float(data, "expand", path, 1.0, lo=0.0, lo_open=True, hi=64),
-        se=_float(data, "se", path, 0.0, lo=0.0, hi=1.0),
+        se=se,
         mid=mid,
         name=_str(data, "name", path, ""),
     )
@@ -300,7 +329,7 @@ def _stage(data: Any, path: str) -> StageSpec:
 def _head(data: Any, path: str) -> HeadSpec:
     _check_keys(data, HeadSpec, path)
     return HeadSpec(
-        conv=_int(data, "conv", path, 0, lo=0),
+        conv=_int(data, "conv", path, 0, lo=0, hi=MAX_CHANNELS),
         act=_str(data, "act", path, "relu", choices=ACTIVATIONS),
         dropout=_float(data, "dropout", path, 0.0, lo=0.0, hi=1.0, hi_open=True),
     )
@@ -321,7 +350,7 @@ def _rules(data: Any, path: str) -> ScalingRules:
     divisor = _int(data, "channel_divisor", path, d.channel_divisor, lo=1, hi=1024)
     return ScalingRules(
         channel_divisor=divisor,
-        min_channels=_int(data, "min_channels", path, divisor, lo=1),
+        min_channels=_int(data, "min_channels", path, divisor, lo=1, hi=MAX_CHANNELS),
         round_limit=_float(data, "round_limit", path, d.round_limit, lo=0.0, hi=1.0),
         channel_rounding=_str(data, "channel_rounding", path, d.channel_rounding,
                               choices=CHANNEL_ROUNDING),
@@ -350,7 +379,7 @@ def _presets(data: Any, path: str) -> dict[str, Preset]:
         out[str(name)] = Preset(
             width=_float(p, "width", ppath, lo=0.0, lo_open=True, hi=100),
             depth=_float(p, "depth", ppath, lo=0.0, lo_open=True, hi=100),
-            resolution=_int(p, "resolution", ppath, lo=1, hi=100_000),
+            resolution=_int(p, "resolution", ppath, lo=1, hi=MAX_RESOLUTION),
             dropout=None if drop is None else _float(p, "dropout", ppath, lo=0.0, hi=1.0, hi_open=True),
         )
     return out
@@ -365,10 +394,39 @@ def _origin(data: Any, path: str) -> Origin | None:
         spec=_str(data, "spec", path),
         width=_float(data, "width", path, 1.0, lo=0.0, lo_open=True),
         depth=_float(data, "depth", path, 1.0, lo=0.0, lo_open=True),
-        resolution=_int(data, "resolution", path, 0, lo=0),
+        resolution=_int(data, "resolution", path, 0, lo=0, hi=MAX_RESOLUTION),
         phi=None if phi is None else _float(data, "phi", path),
         preset=data.get("preset") if data.get("preset") is None else _str(data, "preset", path),
     )
+
+
+def check_network(spec: Spec) -> None:
+    """Rules that span fields, for loaded and scaled specs alike (raises :class:`SpecError`):
+    the input is at least the network's total stride (else every stage past that point runs at
+    1 px, which is a typo, not a model), at most MAX_BLOCKS blocks and MAX_CHANNELS channels, and
+    every MBConv expansion leaves at least one channel."""
+    if spec.resolution < spec.total_stride:
+        raise SpecError(f"must be at least the network's total stride {spec.total_stride} "
+                        f"(stem, pool and stage strides multiplied), got {spec.resolution}",
+                        field="resolution")
+    if spec.resolution > MAX_RESOLUTION:
+        raise SpecError(f"must be <= {MAX_RESOLUTION:,}, got {spec.resolution:,}", field="resolution")
+    if spec.depth > MAX_BLOCKS:
+        raise SpecError(f"{spec.depth:,} blocks in all; scalekit refuses networks of more than "
+                        f"{MAX_BLOCKS:,} blocks", field="stages")
+    channels = [("stem.out", spec.stem.out), ("head.conv", spec.head.conv)]
+    for i, st in enumerate(spec.stages):
+        channels += [(f"stages[{i}].out", st.out), (f"stages[{i}].mid", st.mid)]
+    for name, c in channels:
+        if c > MAX_CHANNELS:
+            raise SpecError(f"must be <= {MAX_CHANNELS:,}, got {c:,}", field=name)
+    cin = spec.stem.out
+    for i, st in enumerate(spec.stages):
+        smallest = cin if st.repeats == 1 else min(cin, st.out)  # later blocks take st.out
+        if st.block == "mbconv" and st.expand != 1 and int(smallest * st.expand) < 1:
+            raise SpecError(f"{smallest} input channels x {st.expand:g} leaves no expanded "
+                            "channel; expand must give at least 1", field=f"stages[{i}].expand")
+        cin = st.out
 
 
 def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
@@ -380,10 +438,10 @@ def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
             raise SpecError("expected a non-empty list of stages", field="stages")
         spec = Spec(
             name=_str(data, "name", ""),
-            resolution=_int(data, "resolution", "", lo=1, hi=100_000),
+            resolution=_int(data, "resolution", "", lo=1, hi=MAX_RESOLUTION),
             stem=_stem(_req(data, "stem", ""), "stem"),
             stages=tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(stages_raw)),
-            head=_head(data.get("head") or {}, "head"),
+            head=_head({} if data.get("head") is None else data["head"], "head"),
             num_classes=_int(data, "num_classes", "", 1000, lo=1, hi=10_000_000),
             in_channels=_int(data, "in_channels", "", 3, lo=1, hi=100_000),
             drop_path=_float(data, "drop_path", "", 0.0, lo=0.0, hi=1.0, hi_open=True),
@@ -393,13 +451,29 @@ def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
             origin=_origin(data.get("origin"), "origin"),
             path=path,
         )
+        check_network(spec)
     except SpecError as e:
         raise e.with_file(path) if path and not e.file else e
     return spec
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load, plus duplicate keys are an error (a silent overwrite hides typos)."""
+    """safe_load, plus duplicate keys are an error (a silent overwrite hides typos), and the
+    document may nest at most MAX_NESTING deep: the composer stops there, before PyYAML's own
+    recursion (and its scanner, slow on thousands of open brackets) gets far."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_NESTING} levels; not a spec",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -417,19 +491,26 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _depth(obj: Any, limit: int) -> int:
+def _check_shape(obj: Any, path: str) -> None:
+    """Refuse data nested deeper than MAX_NESTING or holding more than MAX_VALUES values.
+
+    Values are counted as reached, so YAML aliases that repeat one list inside another
+    (a "billion laughs" file of a few hundred bytes) are refused before anything walks them.
+    """
     stack = [(obj, 1)]
-    deepest = 0
+    seen = 0
     while stack:
         o, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
+        seen += 1
+        if d > MAX_NESTING:
+            raise SpecError(f"nested deeper than {MAX_NESTING} levels; not a spec", file=path)
+        if seen > MAX_VALUES:
+            raise SpecError(f"more than {MAX_VALUES:,} values (YAML aliases count each time they "
+                            "are used); not a spec", file=path)
         if isinstance(o, dict):
             stack.extend((v, d + 1) for v in o.values())
         elif isinstance(o, list):
             stack.extend((v, d + 1) for v in o)
-    return deepest
 
 
 def parse_yaml(text: str, *, path: str | None = None) -> Any:
@@ -441,20 +522,32 @@ def parse_yaml(text: str, *, path: str | None = None) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = e.problem or str(e)
         if "could not determine a constructor" in problem:
-            problem = (f"YAML tag not allowed ({problem.split('tag')[-1].strip()}): "
+            tag = problem.partition("tag ")[2].strip("'").replace("tag:yaml.org,2002:", "!!")
+            problem = (f"YAML tag not allowed ({tag}): "
                        "specs are plain data, tags that construct objects are rejected")
         raise SpecError(f"{where}{problem}", file=path) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(f"YAML syntax error at {where}{e.problem}", file=path) from None
-    except (yaml.YAMLError, RecursionError) as e:
-        raise SpecError(f"YAML error: {e}", file=path) from None
+        kind = "YAML error" if isinstance(e, yaml.composer.ComposerError) else "YAML syntax error"
+        raise SpecError(f"{kind} at {where}{e.problem}", file=path) from None
+    except yaml.reader.ReaderError as e:
+        before = text[:e.position]
+        where = f"line {before.count(chr(10)) + 1}, column {e.position - before.rfind(chr(10))}"
+        char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
+        raise SpecError(f"YAML error at {where}: control character {char} is not allowed in "
+                        "YAML", file=path) from None
+    except RecursionError:
+        raise SpecError(f"nested deeper than {MAX_NESTING} levels; not a spec", file=path) from None
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an int of > 4300 digits, a bad date
+        raise SpecError(f"YAML error: {' '.join(str(e).split())}", file=path) from None
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
     """Read and validate a YAML spec file. Raises :class:`SpecError` naming file and field."""
     p = os.fspath(path)
+    if not p.strip():
+        raise SpecError("no spec given: the file name is empty")
     try:
         size = os.path.getsize(p)
         if os.path.isdir(p):
@@ -462,8 +555,10 @@ def load_spec(path: str | os.PathLike) -> Spec:
         if size > MAX_SPEC_BYTES:
             raise SpecError(f"file is {size:,} bytes; specs larger than {MAX_SPEC_BYTES:,} bytes are "
                             "refused", file=p)
-        with open(p, "rb") as f:
-            raw = f.read()
+        with open(p, "rb") as f:  # bounded: /dev/zero or a pipe reports size 0
+            raw = f.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError(f"more than {MAX_SPEC_BYTES:,} bytes; larger specs are refused", file=p)
     except FileNotFoundError:
         raise SpecError("no such file", file=p) from None
     except PermissionError:
@@ -479,8 +574,7 @@ def load_spec(path: str | os.PathLike) -> Spec:
     data = parse_yaml(text, path=p)
     if data is None:
         raise SpecError("file is empty", file=p)
-    if _depth(data, MAX_NESTING) > MAX_NESTING:
-        raise SpecError(f"nested deeper than {MAX_NESTING} levels; not a spec", file=p)
+    _check_shape(data, p)
     return spec_from_dict(data, path=p)
 
 

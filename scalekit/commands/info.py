@@ -7,7 +7,8 @@ import click
 from .. import report
 from ..analysis import analyze
 from ..bundled import bundled_specs, resolve_spec
-from ..cliutil import check_output_path, command_line, counter_option, emit, format_options, handle_errors
+from ..cliutil import (check_output_path, command_line, counter_option, emit, force_option,
+                       format_options, handle_errors)
 from ..crosscheck import THOP_NOTE
 from ..errors import ScalekitError
 from ..spec import SpecError, load_spec
@@ -50,9 +51,10 @@ def list_specs(fmt: str, output: str | None) -> None:
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @counter_option
+@force_option
 @format_options
 @handle_errors
-def info(spec: str, counter: str, fmt: str, output: str | None) -> None:
+def info(spec: str, counter: str, force: bool, fmt: str, output: str | None) -> None:
     """Show a network stage by stage: block type, kernel, stride, expansion, squeeze-excitation,
     channels, repeats, input resolution, and exact params, MACs and activations.
 
@@ -60,7 +62,7 @@ def info(spec: str, counter: str, fmt: str, output: str | None) -> None:
     """
     check_output_path(output)
     s = load_spec(resolve_spec(spec))
-    rec = analyze(s, counter=counter)
+    rec = analyze(s, counter=counter, force=force)
 
     def table():
         out = [report.info_table(rec), report.totals_line(rec)]
