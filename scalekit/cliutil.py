@@ -14,6 +14,7 @@ from rich.console import Console
 from . import report
 from .analysis import COUNTERS, ModelRecord
 from .errors import ScalekitError
+from .fit import parse_count, parse_duration_ms
 
 
 def stdout_console() -> Console:
@@ -52,6 +53,13 @@ def counter_option(f: Callable) -> Callable:
                         help="analytic: exact, torch-free. torch: FlopCounterMode on a meta-device "
                              "module. thop: thop.profile on a real module (counts BN and ReLU too, "
                              "misses SiLU/Sigmoid).")(f)
+
+
+def force_option(f: Callable) -> Callable:
+    """--force: build a real model even when its memory estimate exceeds what is available."""
+    return click.option("--force", is_flag=True,
+                        help="Build the model (--counter thop) even when its estimated memory "
+                             "(parameters + peak activations) exceeds the memory available.")(f)
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -109,6 +117,40 @@ def parse_modes(value: str, valid: Sequence[str]) -> list[str]:
     return modes
 
 
+class Budget(click.ParamType):
+    """A count (``2G``, ``2e9``, ``300M``) or, with ``duration=True``, a time in ms (``40ms``,
+    ``0.04s``). A number passes through as it is (a stored query, re-run by ``scalekit check``)."""
+
+    def __init__(self, duration: bool = False):
+        self.duration = duration
+        self.name = "time" if duration else "count"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{float(value)!r}{'ms' if self.duration else ''}"
+        try:
+            return (parse_duration_ms if self.duration else parse_count)(str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+class FloatList(click.ParamType):
+    """Comma-separated finite numbers (``1,1.4,1.8``) -> a tuple of floats; a list passes."""
+
+    name = "numbers"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[float, ...]:
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        try:
+            out = tuple(float(v) for v in items if str(v).strip())
+        except ValueError:
+            self.fail(f"expected comma-separated numbers, got {value!r}", param, ctx)
+        if not out or not all(math.isfinite(v) for v in out):
+            self.fail(f"expected comma-separated finite numbers, got {value!r}", param, ctx)
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # output
 
@@ -131,9 +173,38 @@ def check_output_path(path: str | None) -> None:
         raise ScalekitError(f"{path}: is a directory")
 
 
+# Parameters that say where a report goes, not what it holds: left out of a document's "query",
+# so that `scalekit check` can run the command again without writing anything.
+OUTPUT_PARAMS = frozenset({"fmt", "output", "out"})
+# ctx.meta key: while `scalekit check` re-runs a command, emit() appends the JSON document to the
+# list stored here instead of printing it.
+COLLECT = "scalekit.collect"
+
+
+def query(ctx: click.Context) -> dict[str, Any]:
+    """What a reporting command computed, as data: its name and the parameters that decide its
+    records, in declaration order (tuples as lists). ``scalekit check`` runs it again from this,
+    without parsing a command line."""
+    params = {p.name: ctx.params[p.name] for p in ctx.command.params
+              if p.name in ctx.params and p.name not in OUTPUT_PARAMS}
+    return {"command": ctx.command.name,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}
+
+
 def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, command: str,
          table: Callable[[], Sequence[Any]], extra: dict | None = None) -> None:
-    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables."""
+    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables.
+
+    Inside a click command the JSON document also records the command's :func:`query`; when
+    ``scalekit check`` is re-running the command (``ctx.meta[COLLECT]``), the document goes to
+    it and nothing is printed."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        extra = {**(extra or {}), "query": query(ctx)}
+        collected = ctx.meta.get(COLLECT)
+        if collected is not None:
+            collected.append(report.document(records, command, extra))
+            return
     if fmt == "json":
         text = report.to_json(report.document(records, command, extra))
     elif fmt == "csv":

@@ -6,6 +6,7 @@ scalekit/data/report.schema.json), ``csv`` and ``markdown`` (one row per model).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -13,7 +14,7 @@ import os
 import platform
 import tempfile
 from importlib import metadata
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from rich import box
 from rich.table import Table
@@ -245,20 +246,105 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     return t
 
 
+def _cost(r: ModelRecord, metric: str) -> float | None:
+    """params, MACs or acts of a record, or its median latency in ms (None if not measured)."""
+    if metric == "latency":
+        return None if not r.latency else float(r.latency["median_ms"])
+    return float(getattr(r, metric))
+
+
+def _vs(value: float | None, target: float | None) -> str:
+    return "" if value is None or not target else f"{(value - target) / target * 100:+.1f}%"
+
+
+def _dw(r: ModelRecord) -> tuple[str, str]:
+    c = r.coefficients
+    return ("", "") if c is None else (f"{c.depth:.4g}", f"{c.width:.4g}")
+
+
+def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target: float,
+              title: str, caption: str) -> Table:
+    """``scalekit fit``: (label, coefficient, record) rows -- the baseline, the network found and
+    the next realisable step up -- each with its distance from the target."""
+    t = _table(title, caption)
+    latency = any(r.latency for _, _, r in rows)
+    for col in ("", "coefficient", "d", "w", "px", "params (M)", "MACs (G)", "acts (M)",
+                *(["latency (ms)"] if latency else []), "vs target"):
+        t.add_column(col, justify="left" if col in ("", "coefficient") else "right", no_wrap=True)
+    for label, coef, r in rows:
+        lat = [] if not latency else ["" if not r.latency else f"{r.latency['median_ms']:.2f}"]
+        t.add_row(label, coef, *_dw(r), str(r.resolution), f"{r.params / 1e6:.3f}",
+                  f"{r.macs / 1e9:.4f}", f"{r.acts / 1e6:.3f}", *lat,
+                  _vs(_cost(r, metric), target))
+    return t
+
+
+def sweep_table(rows: Sequence[tuple[str, ModelRecord]], base: ModelRecord, title: str,
+                caption: str) -> Table:
+    """``scalekit sweep``: one row per (coefficient label, record), a section per mode, with the
+    growth of MACs and activations over ``base`` side by side."""
+    t = _table(title, caption)
+    latency = any(r.latency for _, r in rows)
+    for col in ("mode", "coefficient", "d", "w", "px", "params (M)", "MACs (G)", "acts (M)",
+                "MACs x", "acts x", *(["latency (ms)", "IQR (ms)"] if latency else [])):
+        t.add_column(col, justify="left" if col in ("mode", "coefficient") else "right",
+                     no_wrap=True)
+    last = None
+    for label, r in rows:
+        if last is not None and r.mode != last:
+            t.add_section()
+        last = r.mode
+        lat = []
+        if latency:
+            lat = ["", ""] if not r.latency else [f"{r.latency['median_ms']:.2f}",
+                                                  f"{r.latency['iqr_ms']:.2f}"]
+        t.add_row(r.mode or "", label, *_dw(r), str(r.resolution), f"{r.params / 1e6:.2f}",
+                  f"{r.macs / 1e9:.3f}", f"{r.acts / 1e6:.2f}", f"{r.macs / base.macs:.2f}",
+                  f"{r.acts / base.acts:.2f}", *lat)
+    return t
+
+
+def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
+    """``scalekit compare --match``: each row's solved coefficient beside the paper's stated one,
+    and its distance from the common target."""
+    index, notes = footnotes(records)
+    t = _table(title, caption="\n".join([caption] + notes))
+    for col in ("model", "mode", "paper's coefficient", "solved", "d", "w", "px", "params (M)",
+                "MACs (G)", "vs target", "acts (M)", "note"):
+        t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
+                     no_wrap=True)
+    last_base = None
+    for r in records:
+        if last_base is not None and r.base != last_base:
+            t.add_section()
+        last_base = r.base
+        ref = r.reference or {}
+        t.add_row(r.base, r.mode or "", ref.get("paper_coefficient", ""),
+                  ref.get("solved_coefficient", ""), *_dw(r), str(r.resolution),
+                  f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}",
+                  _vs(r.macs, ref.get("target_macs")), f"{r.acts / 1e6:.2f}",
+                  " ".join(f"[{index[n]}]" for n in r.notes))
+    return t
+
+
 # ---------------------------------------------------------------------------------------------
 # writing files atomically
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and an atomic
-    rename: readers see the old file or the new one, never half of one."""
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a temporary file name in ``path``'s directory for the caller to write; when the block
+    ends without error the file atomically replaces ``path`` (``os.replace``), otherwise it is
+    removed. Readers see the old file or the new one, never half of one. The new file gets the
+    permissions ``open()`` would give it (mkstemp's are owner-only)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".scalekit-", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".scalekit-", suffix=suffix, dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -266,6 +352,20 @@ def write_atomic(path: str, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`). A failure (no space, no
+    permission, a read-only directory) leaves ``path`` as it was and raises an OSError that names
+    ``path`` (not the temporary file)."""
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write: {e.strerror or e}", path) from None
 
 
 def table2_table(records: Sequence[ModelRecord]) -> Table:

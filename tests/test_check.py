@@ -1,0 +1,319 @@
+"""``scalekit check``: a CI guard for a model's cost. Exit 0 within bounds, 1 on a regression,
+2 on a usage error; deltas proven by hand counts and published figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from scalekit import check as chk
+from scalekit.cli import cli
+
+from .conftest import ROOT, run_cli, spec_path
+
+# One more bottleneck in ResNet-50's stage3 (1024 -> 256 -> 1024 channels at 14x14, identity
+# shortcut), counted by hand: three convs, three BatchNorms (gamma, beta).
+CONVS = 1024 * 256 + 3 * 3 * 256 * 256 + 256 * 1024
+BLOCK_PARAMS = CONVS + 2 * (256 + 256 + 1024)  # 1,117,184
+BLOCK_MACS = CONVS * 14 * 14  # 218,365,952
+BLOCK_ACTS = (256 + 256 + 1024) * 14 * 14  # conv outputs: 301,056
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def edit(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture()
+def resnet(tmp_path):
+    """A copy of the ResNet-50 spec and an `info` baseline of it."""
+    spec = tmp_path / "resnet50.yaml"
+    spec.write_text(open(spec_path("resnet50"), encoding="utf-8").read())
+    baseline = tmp_path / "baseline.json"
+    r = invoke("info", str(spec), "--format", "json", "--output", str(baseline))
+    assert r.exit_code == 0, r.output
+    return spec, baseline
+
+
+STAGE3 = "out: 1024, repeats: 6,"
+
+
+def repeats(n: int) -> str:
+    return STAGE3.replace("6,", f"{n},")
+
+
+def test_unchanged_spec_passes(resnet):
+    spec, baseline = resnet
+    r = run_cli("check", "--baseline", str(baseline))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("check passed") and "1 model compared" in r.stdout
+    r = invoke("check", "--baseline", str(baseline), str(spec))  # SPEC... counts it like info
+    assert r.exit_code == 0, r.output
+
+
+def test_a_spec_edit_that_adds_a_block_fails_with_the_delta(resnet, published):
+    spec, baseline = resnet
+    edit(spec, STAGE3, repeats(7))
+    r = run_cli("check", "--baseline", str(baseline))
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    p, m = published["exact_224"]["resnet50"]["params"], published["exact_224"]["resnet50"]["macs"]
+    rows = {line.split()[1]: line for line in r.stdout.splitlines() if line.startswith("  ResNet-50")}
+    assert f"{p:,}" in rows["params"] and f"{p + BLOCK_PARAMS:,}" in rows["params"]
+    assert f"+{BLOCK_PARAMS:,}" in rows["params"] and "CHANGED" in rows["params"]
+    assert "stage3 repeats 6 -> 7" in rows["params"]
+    assert f"{m:,}" in rows["MACs"] and f"{m + BLOCK_MACS:,}" in rows["MACs"]
+    assert f"+{BLOCK_MACS:,}" in rows["MACs"]
+    assert f"+{BLOCK_ACTS:,}" in rows["acts"]
+    assert "check FAILED" in r.stdout and "1 model changed" in r.stdout
+
+
+def test_resnet50_edited_into_resnet152_shows_published_totals(resnet, published):
+    spec, baseline = resnet
+    edit(spec, "mid: 128, out: 512,  repeats: 4", "mid: 128, out: 512,  repeats: 8")
+    edit(spec, STAGE3, repeats(36))
+    r = invoke("check", "--baseline", str(baseline), "--format", "markdown")
+    assert r.exit_code == 1
+    before, after = published["exact_224"]["resnet50"], published["exact_224"]["resnet152"]
+    for metric, key in (("params", "params"), ("MACs", "macs")):
+        delta = after[key] - before[key]
+        assert (f"| ResNet-50 | {metric} | {before[key]:,} | {after[key]:,} | +{delta:,} |"
+                in r.stdout)
+    assert "stage2 repeats 4 -> 8; stage3 repeats 6 -> 36" in r.stdout
+
+
+def test_missing_baseline_is_one_line_exit_2(tmp_path):
+    r = run_cli("check", "--baseline", str(tmp_path / "nope.json"), "resnet50")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "nope.json" in r.stderr
+    assert "--update" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("content,words", [
+    ("{", "not valid JSON"),
+    ("[]", "not a scalekit report"),
+    ('{"schema_version": 99, "records": []}', "newer"),
+    ('{"schema_version": 1, "records": [{"name": "x"}]}', "records[0]"),
+    ('{"schema_version": 1, "records": [], "query": {"command": "nosuch", "params": {}}}', "nosuch"),
+    ('{"schema_version": 1, "records": [], "query": {"command": "info", "params": {"bogus": 1}}}',
+     "bogus"),
+    ('{"schema_version": 1, "records": []}', "no query"),
+    ('{"schema_version": 1, "records": [], "query": {"command": "check", "params": {"specs": []}}}',
+     "malformed"),
+])
+def test_unusable_baseline_is_one_line_exit_2(tmp_path, content, words):
+    baseline = tmp_path / "b.json"
+    baseline.write_text(content)
+    r = invoke("check", "--baseline", str(baseline))
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and str(baseline) in lines[0]
+
+
+@pytest.mark.parametrize("args,words", [
+    (("--tolerance", "abc"), "--tolerance"),
+    (("--tolerance", "-1%"), "--tolerance"),
+    (("--latency-tolerance", "nan"), "--latency-tolerance"),
+    (("--phi", "2"), "--phi"),
+    (("--counter", "torch"), "--counter"),
+])
+def test_usage_errors_exit_2(resnet, args, words):
+    _, baseline = resnet
+    r = invoke("check", "--baseline", str(baseline), *args)
+    assert r.exit_code == 2 and words in r.stderr
+
+
+def test_tolerance_is_relative_per_metric(resnet):
+    spec, baseline = resnet
+    edit(spec, STAGE3, repeats(7))
+    # one block: params +4.37%, MACs +5.34%, acts +2.66% (from the hand counts above)
+    r = invoke("check", "--baseline", str(baseline), "--tolerance", "5%")
+    assert r.exit_code == 1
+    lines = {line.split()[1]: line for line in r.stdout.splitlines() if line.startswith("  ResNet")}
+    assert "within tolerance" in lines["params"] and "CHANGED" in lines["MACs"]
+    assert "within tolerance" in lines["acts"]
+    r = invoke("check", "--baseline", str(baseline), "--tolerance", "6")  # the % sign is optional
+    assert r.exit_code == 0 and "within 6%" in r.stdout
+
+
+def test_resolution_must_match_exactly(resnet):
+    spec, baseline = resnet
+    edit(spec, "resolution: 224", "resolution: 225")
+    r = invoke("check", "--baseline", str(baseline), "--tolerance", "50%")
+    assert r.exit_code == 1 and re.search(r"resolution \(px\)\s+224\s+225\s+\+1", r.stdout)
+
+
+def test_added_and_removed_models_are_regressions(tmp_path):
+    baseline = tmp_path / "costs.json"
+    r = invoke("check", "--update", "--baseline", str(baseline), "resnet50", "mobilenet_v2")
+    assert r.exit_code == 0 and baseline.exists()
+    r = invoke("check", "--baseline", str(baseline))  # re-runs the recorded SPEC list
+    assert r.exit_code == 0 and "2 models compared" in r.stdout
+    r = invoke("check", "--baseline", str(baseline), "resnet50")
+    assert r.exit_code == 1 and "REMOVED" in r.stdout and "MobileNetV2" in r.stdout
+    r = invoke("check", "--baseline", str(baseline), "resnet50", "mobilenet_v2", "efficientnet_b0")
+    assert r.exit_code == 1 and "ADDED" in r.stdout and "EfficientNet-B0" in r.stdout
+    assert "1 model added" in r.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("list",),
+    ("scale", "efficientnet_b0", "--preset", "b3"),
+    ("compare", "--table", "2", "--table", "3", "--table", "7"),
+])
+def test_rerunning_every_kind_of_report_passes(tmp_path, args):
+    baseline = tmp_path / "b.json"
+    assert invoke(*args, "--format", "json", "-o", str(baseline)).exit_code == 0
+    r = invoke("check", "--baseline", str(baseline))
+    assert r.exit_code == 0, r.output
+    assert re.search(r"(\d+) models? compared", r.stdout).group(1) == str(
+        len(json.loads(baseline.read_text())["records"]))
+
+
+def test_scaled_report_catches_a_change_to_its_baseline_spec(resnet):
+    spec, _ = resnet
+    baseline = spec.parent / "scaled.json"
+    out = spec.parent / "scaled.yaml"
+    assert invoke("scale", str(spec), "--phi", "1", "--out", str(out), "--format", "json",
+                  "-o", str(baseline)).exit_code == 0
+    out.unlink()
+    edit(spec, STAGE3, repeats(7))
+    r = invoke("check", "--baseline", str(baseline))
+    assert r.exit_code == 1
+    assert "baseline" in r.stdout and "scaled" in r.stdout  # both records changed
+    assert not out.exists()  # re-running `scale` wrote no --out file
+
+
+def test_update_rewrites_then_passes_and_is_byte_stable(resnet):
+    spec, baseline = resnet
+    recorded = json.loads(baseline.read_text())["command"]
+    edit(spec, STAGE3, repeats(7))
+    r = invoke("check", "--baseline", str(baseline), "--update")
+    assert r.exit_code == 0 and "updating" in r.stdout and "CHANGED" in r.stdout
+    first = baseline.read_bytes()
+    doc = json.loads(first)
+    assert doc["records"][0]["params"] == 25_557_032 + BLOCK_PARAMS
+    assert doc["command"] == recorded  # the command it records, not `check`
+    assert invoke("check", "--baseline", str(baseline)).exit_code == 0
+    assert invoke("check", "--baseline", str(baseline), "--update").exit_code == 0
+    assert baseline.read_bytes() == first
+
+
+def test_update_that_fails_leaves_the_baseline(resnet, monkeypatch):
+    spec, baseline = resnet
+    before = baseline.read_bytes()
+    edit(spec, STAGE3, repeats(7))
+
+    def fail(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    r = CliRunner().invoke(cli, ["check", "--baseline", str(baseline), "--update"])
+    assert r.exit_code != 0
+    assert baseline.read_bytes() == before
+    assert not [p for p in baseline.parent.iterdir() if p.name.startswith(".scalekit-")]
+
+
+def test_update_without_spec_or_baseline_is_a_usage_error(tmp_path):
+    r = invoke("check", "--baseline", str(tmp_path / "new.json"), "--update")
+    assert r.exit_code == 2 and "SPEC" in r.stderr
+    assert not (tmp_path / "new.json").exists()
+
+
+def test_markdown_output_file(resnet):
+    spec, baseline = resnet
+    edit(spec, STAGE3, repeats(7))
+    out = spec.parent / "check.md"
+    r = run_cli("check", "--baseline", str(baseline), "--format", "markdown", "-o", str(out))
+    assert r.returncode == 1 and r.stdout == "" and f"wrote {out}" in r.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("check FAILED") and lines[2].startswith("| model | metric |")
+    assert len([line for line in lines if line.startswith("| ResNet-50 |")]) == 3
+
+
+def test_colour_follows_no_color(resnet):
+    spec, baseline = resnet
+    edit(spec, STAGE3, repeats(7))
+    red = "\x1b[31m"
+    assert red in run_cli("check", "-b", str(baseline), env={"FORCE_COLOR": "1"}).stdout
+    r = run_cli("check", "-b", str(baseline), env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert r.returncode == 1 and red not in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# latency: compared only when asked, one-sided
+
+
+def _doc(median_ms: float | None) -> dict:
+    lat = None if median_ms is None else {"median_ms": median_ms, "iqr_ms": 0.1, "min_ms": 1.0,
+                                          "max_ms": 99.0, "runs": 20, "threads": 1, "batch": 1}
+    return {"schema_version": 1, "records": [
+        {"name": "Net", "mode": None, "resolution": 224, "params": 10, "macs": 100, "acts": 5,
+         "latency": lat, "stages": []}]}
+
+
+@pytest.mark.parametrize("before,after,status", [
+    (10.0, 12.4, None),        # 24% slower: within 25%
+    (10.0, 12.6, "slower"),    # 26% slower: a regression
+    (10.0, 5.0, "faster"),     # faster is never a regression
+    (10.0, None, "no latency"),
+])
+def test_latency_compare(before, after, status):
+    result = chk.compare_documents(_doc(before), _doc(after), latency_tolerance=0.25)
+    assert [c.status for c in result.changes] == ([status] if status else [])
+    assert result.ok == (status != "slower")
+    assert result.latency_compared == (0 if after is None else 1)
+    # without --latency-tolerance latency is ignored
+    assert chk.compare_documents(_doc(before), _doc(after)).changes == ()
+
+
+def test_latency_asked_but_not_measured_says_so(resnet):
+    spec, baseline = resnet
+    doc = json.loads(baseline.read_text())
+    r = invoke("check", "--baseline", str(baseline), "--latency-tolerance", "25%")
+    assert r.exit_code == 2 and "holds no latency" in r.stderr
+    doc["records"][0]["latency"] = _doc(10.0)["records"][0]["latency"]
+    baseline.write_text(json.dumps(doc))
+    assert invoke("check", "--baseline", str(baseline)).exit_code == 0  # not asked: ignored
+    r = invoke("check", "--baseline", str(baseline), "--latency-tolerance", "25%")
+    assert r.exit_code == 2 and "measured none" in r.stderr and "ResNet-50" in r.stderr
+    r = invoke("check", "--baseline", str(baseline), "--latency-tolerance", "25%", str(spec))
+    assert r.exit_code == 2 and "counted, not timed" in r.stderr
+
+
+def test_parse_percent():
+    assert chk.parse_percent("0.5%") == pytest.approx(0.005)
+    assert chk.parse_percent(" 25 ") == pytest.approx(0.25)
+    for bad in ("", "%", "x%", "-1", "inf%"):
+        with pytest.raises(ValueError):
+            chk.parse_percent(bad)
+
+
+def test_duplicate_names_are_matched_in_order():
+    a = {"schema_version": 1, "records": [
+        {"name": "N", "mode": "baseline", "resolution": 1, "params": p, "macs": 1, "acts": 1}
+        for p in (1, 2)]}
+    b = {**a, "records": list(reversed(a["records"]))}
+    assert chk.compare_documents(a, a).changes == ()
+    assert [c.metric for c in chk.compare_documents(a, b).changes] == ["params", "params"]
+
+
+def test_check_imports_no_torch(resnet):
+    _, baseline = resnet
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
+            f"r = CliRunner().invoke(cli, ['check', '-b', {str(baseline)!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stderr
