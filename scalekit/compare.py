@@ -22,8 +22,10 @@ from .counting import count_plan
 from .plan import expand
 from .bundled import resolve_spec
 from .errors import ScalekitError
+from .fit import fit
 from .scaling import MODES, Coefficients, scale
 from .spec import Spec, load_spec
+from .strategies import dial
 
 TABLES = (2, 3, 7)
 DEFAULT_TABLES = (3, 7)
@@ -142,9 +144,57 @@ def evaluate(row: Row, counter: str = "analytic") -> ModelRecord:
     return rec
 
 
+def _stated(coef: Coefficients) -> str:
+    """A row's coefficient as the paper states it: ``w=2``, or ``d=1.4 w=1.2 r=1.3``."""
+    parts = [f"{k}={v:g}" for k, v in (("d", coef.depth), ("w", coef.width),
+                                        ("r", coef.resolution)) if v != 1.0]
+    return " ".join(parts) or "-"
+
+
+def match_rows(rows: Sequence[Row], budget: float | None = None) -> list[Row]:
+    """The rows at truly equal cost: every single-dimension row's coefficient is solved so that
+    its rounded network's MACs are as close as they can be to the compound row's of the same
+    baseline (or to ``budget``, which also re-solves the compound row, by phi). Rounding makes
+    MACs a step function of the coefficient; of the two realisable networks around the target
+    (the largest within it and the next step up) the nearer one is taken, whichever side."""
+    targets = {}
+    for r in rows:
+        if r.mode == "compound":
+            targets[r.spec.path or r.spec.name] = count_plan(expand(scale(r.spec, r.coef))).total.macs
+    out = []
+    for r in rows:
+        target = budget if budget is not None else targets.get(r.spec.path or r.spec.name)
+        if target is None:
+            raise ScalekitError(f"{r.spec.name}: no compound row to match the MACs of; give "
+                                "--budget")
+        stated = _stated(r.coef)
+        if r.mode == "baseline" or (r.mode == "compound" and budget is None):
+            ref = {**(r.reference or {}), "paper_coefficient": stated}
+            if r.mode == "compound":
+                ref["target_macs"] = target
+            out.append(replace(r, reference=ref))
+            continue
+        res = fit(r.spec, r.mode, "macs", target)
+        best = res.closest
+        paper = r.reference or {}
+        ref = {"source": f"{paper.get('source', 'the paper')}: figures at the paper's coefficient",
+               "paper_coefficient": stated,
+               "paper_flops_b_at_paper_coefficient": paper.get("paper_flops_b"),
+               "solved_coefficient": dial(r.spec, r.mode).label(best.value),
+               "target_macs": target}
+        out.append(Row(r.spec, r.mode, best.coefficients, ref, r.notes))
+    return out
+
+
 def compare(specs: Sequence[str] = (), modes: Sequence[str] = MODES,
-            tables: Sequence[int] = DEFAULT_TABLES, counter: str = "analytic") -> list[ModelRecord]:
-    rows = paper_rows(specs, modes, tables)
+            tables: Sequence[int] = DEFAULT_TABLES, counter: str = "analytic", *,
+            match: bool = False, budget: float | None = None) -> list[ModelRecord]:
+    """The paper's rows, counted. ``match`` (or a ``budget``): at equal MACs, see
+    :func:`match_rows` (the compound row is solved for even when not shown)."""
+    match = match or budget is not None
+    rows = paper_rows(specs, MODES if match else modes, tables)
+    if match:
+        rows = [r for r in match_rows(rows, budget) if r.mode in modes]
     if not rows:
         raise ScalekitError("nothing to compare: no rows for the chosen specs, modes and tables")
     return [evaluate(r, counter) for r in rows]

@@ -6,13 +6,19 @@ import click
 
 from .. import compare as cmp
 from .. import report
-from ..cliutil import (check_output_path, command_line, counter_option, emit, format_options,
-                       handle_errors, parse_modes)
+from ..cliutil import (Budget, check_output_path, command_line, counter_option, emit,
+                       format_options, handle_errors, parse_modes)
 from ..scaling import MODES
 
 CAPTION = ("MACs = conv + linear multiply-accumulates, counted exactly by scalekit; 'paper FLOPS' "
            "and 'paper top-1' are the EfficientNet paper's REPORTED figures (accuracy needs "
            "ImageNet training; scalekit measures none). diff = ours vs the paper's FLOPS.")
+MATCH_CAPTION = ("At equal cost: each single-dimension row's coefficient is solved so that its rounded "
+                 "network's MACs are as close as they can be to the target (the compound row's, or "
+                 "--budget), from either side: rounding makes MACs a step function of the "
+                 "coefficient. 'paper's coefficient' is what the paper states; the paper's FLOPS "
+                 "and top-1 belong to that coefficient, not to the solved one (scalekit compare "
+                 "without --match shows them). MACs = conv + linear multiply-accumulates.")
 
 
 @click.command()
@@ -23,13 +29,19 @@ CAPTION = ("MACs = conv + linear multiply-accumulates, counted exactly by scalek
 @click.option("--table", "tables", type=click.Choice(["2", "3", "7"]), multiple=True,
               help="Which paper table: 2 (EfficientNet-B0..B7 presets), 3 (MobileNets, ResNet-50),"
                    " 7 (EfficientNet-B0). Default: 3 and 7. Repeatable.")
+@click.option("--match", type=click.Choice(["macs"]), default=None,
+              help="Compare at truly equal cost: solve each width/depth/resolution row's "
+                   "coefficient to the compound row's MACs (tables 3 and 7; not table 2).")
+@click.option("--budget", type=Budget(), default=None, metavar="N",
+              help="With --match (implied): solve every row, compound too, to these MACs: 2G, 2e9.")
 @click.option("--latency/--no-latency", default=False,
               help="Latency columns (arrive with the latency harness; counts only for now).")
 @counter_option
 @format_options
 @handle_errors
-def compare(specs: tuple[str, ...], mode: str, tables: tuple[str, ...], latency: bool,
-            counter: str, fmt: str, output: str | None) -> None:
+def compare(specs: tuple[str, ...], mode: str, tables: tuple[str, ...], match: str | None,
+            budget: float | None, latency: bool, counter: str, fmt: str,
+            output: str | None) -> None:
     """Scale baselines by depth, width, resolution and compound scaling at the paper's stated
     coefficients, and show our exact counts next to the paper's figures.
 
@@ -50,9 +62,16 @@ def compare(specs: tuple[str, ...], mode: str, tables: tuple[str, ...], latency:
     if specs and not rest:
         rest = cmp.DEFAULT_TABLES  # SPEC... without --table: look the specs up in tables 3 and 7
     if rest:
-        rows = cmp.compare(specs, modes, rest, counter)
+        matched = match is not None or budget is not None
+        rows = cmp.compare(specs, modes, rest, counter, match=matched, budget=budget)
         records += rows
         title = " and ".join(f"Table {t}" for t in rest) if rest else "scaling comparison"
-        renderables.append(report.compare_table(rows, f"EfficientNet paper {title}: scaling "
-                                                      "by one dimension vs compound", CAPTION))
+        if matched:
+            target = f"{budget / 1e9:g} G MACs" if budget else "the compound row's MACs"
+            renderables.append(report.matched_table(
+                rows, f"EfficientNet paper {title} at equal cost: every row solved to {target}",
+                MATCH_CAPTION))
+        else:
+            renderables.append(report.compare_table(rows, f"EfficientNet paper {title}: scaling "
+                                                          "by one dimension vs compound", CAPTION))
     emit(records, fmt=fmt, output=output, command=command_line(), table=lambda: renderables)

@@ -1,0 +1,121 @@
+"""``scalekit fit``: the largest network a scaling mode gives within a budget."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import click
+
+from .. import report
+from ..analysis import ModelRecord, analyze
+from ..bundled import resolve_spec
+from ..cliutil import (Budget, check_output_path, command_line, emit, format_options,
+                       handle_errors)
+from ..fit import SIG_DIGITS, Candidate, FitResult, amount, fit as fit_budget
+from ..spec import Spec, load_spec
+from ..strategies import DIAL_MODES, dial, get_strategy
+
+MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
+
+
+def _record(c: Candidate, base: Spec, label: str) -> ModelRecord:
+    rec = analyze(c.spec, coefficients=c.coefficients, mode=label, base=base.name)
+    return replace(rec, latency=c.latency) if c.latency else rec
+
+
+def _caption(res: FitResult, spec_arg: str, base: Spec) -> str:
+    d = dial(base, res.mode)
+    best, above = res.best, res.above
+    lines = [
+        f"{d.label(best.value)} gives {amount(res.metric, best.cost)}, "
+        f"{best.cost / res.target * 100:.1f}% of the target; the next realisable step up, "
+        f"{d.label(above.value)}, gives {amount(res.metric, above.cost)} "
+        f"({(above.cost / res.target - 1) * 100:+.1f}%).",
+        f"the same network: scalekit scale {spec_arg} {d.flags(best.value)}",
+        f"strategy {get_strategy(res.mode, base).describe()}.",
+    ]
+    if res.measured:
+        lat = best.latency or {}
+        lines.append(f"LATENCY IS MEASURED, NOT COUNTED: noisy, and the search trusts each "
+                     f"measurement. Median of batch-1 forwards, {lat.get('threads', '?')} "
+                     f"thread(s), on {report.cpu_model()}; {res.evaluations} networks measured.")
+        if not res.resolved:
+            lines.append(f"stopped at the measurement limit: networks between "
+                         f"{d.label(best.value)} and {d.label(above.value)} were not measured.")
+    else:
+        lines.append(f"exact counts of the rounded networks, searched over coefficients of up to "
+                     f"{SIG_DIGITS} significant digits; {res.evaluations} networks counted. "
+                     + MACS_NOTE)
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("spec", metavar="SPEC")
+@click.option("--target-macs", type=Budget(), default=None, metavar="N",
+              help="MACs budget (the paper's FLOPS): 2G, 2e9, 300M.")
+@click.option("--target-params", type=Budget(), default=None, metavar="N",
+              help="Parameter budget: 20M, 2e7.")
+@click.option("--target-acts", type=Budget(), default=None, metavar="N",
+              help="Activation budget (conv/linear/pool outputs): 50M.")
+@click.option("--target-latency", type=Budget(duration=True), default=None, metavar="TIME",
+              help="Latency budget on this CPU, batch 1: 40ms, 0.04s. MEASURED, so noisy and "
+                   "slow (builds and times every network the search visits).")
+@click.option("--mode", type=click.Choice(DIAL_MODES), default="compound", show_default=True,
+              help="What to scale: compound (phi, the spec's alpha/beta/gamma), width, depth, "
+                   "resolution, or a strategy (uniform, dWr) by its FLOPs factor s.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--target-latency: intra-op threads to time with.")
+@click.option("--max-measurements", type=click.IntRange(min=2), default=12, show_default=True,
+              help="--target-latency: at most this many networks are built and timed.")
+@format_options
+@handle_errors
+def fit(spec: str, target_macs: float | None, target_params: float | None,
+        target_acts: float | None, target_latency: float | None, mode: str, threads: int,
+        max_measurements: int, fmt: str, output: str | None) -> None:
+    """Find the largest coefficient whose rounded, realised network stays within a budget.
+
+    \b
+    scalekit fit efficientnet_b0 --target-macs 2G                 (compound: phi)
+    scalekit fit resnet50 --target-params 40M --mode width
+    scalekit fit mobilenet_v2 --target-macs 1G --mode dWr         (a strategy: factor s)
+    scalekit fit mobilenet_v2 --target-latency 20ms --mode width  (measured on this CPU)
+
+    Rounding makes cost a step function of the coefficient, so the search is over realised
+    networks: the answer is within the budget, and the next realisable step up (the network just
+    past the answer's coefficient) is over it. Both are shown, with how close they are, and the
+    `scalekit scale` flags that give the same network.
+    """
+    check_output_path(output)
+    targets = {"macs": target_macs, "params": target_params, "acts": target_acts,
+               "latency": target_latency}
+    given = {k: v for k, v in targets.items() if v is not None}
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --target-macs, --target-params, "
+                               "--target-acts, --target-latency")
+    (metric, target), = given.items()
+    base = load_spec(resolve_spec(spec))
+
+    def progress(msg: str) -> None:
+        click.echo(f"scalekit: {msg}", err=True)
+
+    res = fit_budget(base, mode, metric, target, threads=threads,
+                     max_measurements=max_measurements, progress=progress)
+    rows = [("baseline", res.baseline), ("fit", res.best),
+            ("next step up" if res.resolved else "over target", res.above)]
+    d = dial(base, mode)
+    records = [_record(c, base, label) for label, c in rows]
+
+    def table():
+        return [report.fit_table(
+            [(label, d.label(c.value), r) for (label, c), r in zip(rows, records)], metric,
+            target, f"{base.name}: the largest {mode} scaling within {amount(metric, target)}",
+            _caption(res, spec, base))]
+
+    extra = {"fit": {
+        "mode": mode, "metric": metric, "target": target, "coefficient": d.symbol,
+        "value": res.best.value, "achieved": res.best.cost, "ratio": res.best.cost / target,
+        "next": {"value": res.above.value, "achieved": res.above.cost,
+                 "ratio": res.above.cost / target},
+        "scale_flags": d.flags(res.best.value), "evaluations": res.evaluations,
+        "measured": res.measured, "resolved": res.resolved}}
+    emit(records, fmt=fmt, output=output, command=command_line(), table=table, extra=extra)
