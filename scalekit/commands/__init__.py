@@ -1,7 +1,11 @@
 """One module per command; COMMANDS is what cli.py registers (in this order in --help)."""
 
+from .check import check
 from .compare import compare
+from .export import export
+from .fit import fit
 from .info import info, list_specs
 from .scale import scale
+from .sweep import sweep
 
-COMMANDS = [list_specs, info, scale, compare]
+COMMANDS = [list_specs, info, scale, compare, fit, sweep, check, export]

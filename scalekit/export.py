@@ -1,0 +1,204 @@
+"""Export a built model to TorchScript (``.pt`` / ``.ts``) or ONNX (``.onnx``), verified.
+
+Each exporter writes to a temporary file beside the target, loads that file back (TorchScript
+with ``torch.jit.load``, ONNX with onnxruntime), checks its outputs against the eager model on the
+example input (:func:`scalekit.optimize.check_outputs`: fp32 tolerance relative to the output's
+magnitude), and only then moves it over the target with ``os.replace``. An existing target is
+kept unless ``force`` is given; a failed export or check leaves nothing behind.
+
+The model is exported in eval mode (its train/eval flags are restored afterwards):
+
+- TorchScript uses ``torch.jit.script``, so the file keeps the control flow of dropout and
+  stochastic depth: ``torch.jit.load(...).train()`` trains like the eager model, and any batch
+  size or input size works.
+- ONNX uses torch's default (``torch.export``-based) exporter, which needs ``onnxscript``;
+  verifying needs ``onnxruntime``. All three come with ``pip install 'scalekit[onnx]'``. The
+  graph's input shape is the example's (batch x channels x height x width), named ``input``;
+  the output is ``logits``.
+
+torch (and onnx) are imported inside the functions, never at module import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from .cliutil import check_output_path
+from .errors import ScalekitError
+from .report import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+FORMATS = {".pt": "torchscript", ".ts": "torchscript", ".onnx": "onnx"}
+"""File extension -> export format."""
+
+ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
+"""What ONNX export imports: the ``onnx`` extra of pyproject.toml."""
+
+_INPUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written, and how closely the file reproduces the eager model."""
+
+    path: str
+    format: str  # "torchscript" or "onnx"
+    input_shape: tuple[int, ...]
+    max_abs_diff: float  # largest |file's output - eager output| on the example input
+    output_scale: float  # largest |eager output|: what max_abs_diff is to be read against
+
+
+def export_format(path: str | os.PathLike[str]) -> str:
+    """``"torchscript"`` or ``"onnx"``, from the file extension (raises :class:`ScalekitError`)."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise ScalekitError(f"cannot tell the format from {os.fspath(path)!r}: use a "
+                            f"{', '.join(FORMATS)} file name")
+    return FORMATS[ext]
+
+
+def check_target(path: str | os.PathLike[str], *, force: bool = False) -> None:
+    """Refuse a target whose directory is missing, that is a directory, or that exists
+    (unless ``force``): checked before any work is done."""
+    p = os.fspath(path)
+    check_output_path(p)
+    if os.path.exists(p) and not force:
+        raise ScalekitError(f"{p}: exists; use --force to overwrite it")
+
+
+def require_onnx() -> None:
+    """Raise :class:`ScalekitError` naming the extra to install if ONNX export cannot run."""
+    missing = []
+    for name in ONNX_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ScalekitError(f"ONNX export needs {', '.join(missing)}: "
+                            "pip install 'scalekit[onnx]'")
+
+
+def example_input(batch: int, in_channels: int, resolution: int | tuple[int, int]) -> torch.Tensor:
+    """A ``batch x in_channels x H x W`` standard-normal input from a fixed seed."""
+    import torch
+
+    h, w = (resolution, resolution) if isinstance(resolution, int) else resolution
+    generator = torch.Generator().manual_seed(_INPUT_SEED)
+    return torch.randn(batch, in_channels, h, w, generator=generator)
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def _verify(model: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
+            example: torch.Tensor, path: str | os.PathLike[str], fmt: str) -> ExportResult:
+    import torch
+
+    from .optimize import check_outputs
+
+    try:
+        max_diff = check_outputs(model, exported, example)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise ScalekitError(f"the exported model does not match the eager model ({e}); "
+                            "nothing written") from None
+    with torch.inference_mode():
+        scale = float(model(example).abs().max())
+    return ExportResult(os.fspath(path), fmt, tuple(example.shape), max_diff, scale)
+
+
+def export_torchscript(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
+                       force: bool = False) -> ExportResult:
+    """Script ``model`` (in eval mode) to ``path``, reload it and check it against the eager model
+    on ``example``."""
+    import torch
+
+    check_target(path, force=force)
+    with _eval_mode(model), warnings.catch_warnings():
+        # torch 2.13 deprecates TorchScript in favour of torch.compile / torch.export
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        scripted = torch.jit.script(model)
+        with atomic_path(os.fspath(path), suffix=".pt") as tmp:
+            torch.jit.save(scripted, tmp)
+            result = _verify(model, torch.jit.load(tmp), example, path, "torchscript")
+    return result
+
+
+class _OnnxRuntime:
+    """An onnxruntime session called like a module: torch tensor in, torch tensor out."""
+
+    def __init__(self, path: str):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+
+
+@contextmanager
+def _quiet_onnx_exporter() -> Iterator[None]:
+    """The exporter's own warnings (e.g. 'torchvision is not installed') say nothing about
+    scalekit's models; keep them off the user's stderr."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
+                force: bool = False) -> ExportResult:
+    """Export ``model`` (in eval mode) to ONNX at ``path`` with ``example``'s input shape, run the
+    file with onnxruntime and check it against the eager model. Needs the ``onnx`` extra
+    (:func:`require_onnx`)."""
+    import torch
+
+    require_onnx()
+    check_target(path, force=force)
+    with _eval_mode(model), atomic_path(os.fspath(path), suffix=".onnx") as tmp:
+        with _quiet_onnx_exporter():
+            torch.onnx.export(model, (example,), tmp, dynamo=True, external_data=False,
+                              verbose=False, input_names=["input"], output_names=["logits"])
+        result = _verify(model, _OnnxRuntime(tmp), example, path, "onnx")
+    return result
+
+
+EXPORTERS: dict[str, Callable[..., ExportResult]] = {
+    "torchscript": export_torchscript,
+    "onnx": export_onnx,
+}
+
+
+def export_model(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
+                 force: bool = False) -> ExportResult:
+    """Export to TorchScript or ONNX, as ``path``'s extension says (see :data:`FORMATS`)."""
+    return EXPORTERS[export_format(path)](model, path, example, force=force)
+
+
+__all__ = ["EXPORTERS", "FORMATS", "ExportResult", "check_target", "example_input", "export_format",
+           "export_model", "export_onnx", "export_torchscript", "require_onnx"]
