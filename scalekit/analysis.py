@@ -60,6 +60,8 @@ class ModelRecord:
     latency: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None  # published figures (paper, torchvision), labelled
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # the (scaled) spec the counts are of, so the network can be built and timed; not reported
+    network: Spec | None = field(default=None, compare=False, repr=False)
 
     @property
     def flops(self) -> int:
@@ -134,4 +136,4 @@ def analyze(spec: Spec, *, counter: str = "analytic", coefficients: Coefficients
         name=spec.name, spec_path=spec.path, base=base or (spec.origin.spec if spec.origin else spec.name),
         resolution=spec.resolution, params=nc.total.params, macs=nc.total.macs, acts=nc.total.acts,
         stages=stages, counter=counter, coefficients=coefficients, mode=mode, reference=reference,
-        notes=notes)
+        notes=notes, network=spec)

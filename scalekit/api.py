@@ -110,8 +110,9 @@ def measure_latency(model_or_spec: nn.Module | SpecLike,
     ``model_or_spec`` is a built module (timed as it is) or a spec (built with
     :func:`build_model` first). ``resolution`` defaults to the spec's, or to the ``resolution``
     attribute of a module made by :func:`build_model`. Further ``options`` (``in_channels``,
-    ``warmup``, ``min_runs``, ``max_runs``, ``budget_s``, ``target_rel_spread``, ``progress``) go
-    to :func:`scalekit.latency.measure_latency`, which documents the method. Returns a
+    ``warmup``, ``min_runs``, ``max_runs``, ``budget_s``, ``target_rel_spread``,
+    ``flush_denormal``, ``progress``) go to :func:`scalekit.latency.measure_latency`, which
+    documents the method. Returns a
     :class:`scalekit.latency.Latency` (``median_ms``, ``iqr_ms``, ``throughput``, ...).
     """
     from .latency import measure_latency as _measure

@@ -31,7 +31,12 @@ def cli() -> None:
       scalekit info specs/efficientnet_b0.yaml
       scalekit scale specs/resnet50.yaml --phi 2
       scalekit compare --mode width,depth,resolution,compound --no-latency
-      scalekit compare --table 2 --format markdown
+      scalekit compare --table 2 --no-latency --format markdown
+      scalekit compare --table 4
+      scalekit bench efficientnet_b0 mobilenet_v2 resnet50 --optimize
+
+    info, scale and compare also time each model on this CPU (median latency, GFLOP/s against
+    the fp32 matmul peak); --no-latency counts only, without torch.
 
     A SPEC is a YAML file, or the name of a bundled spec (efficientnet_b0, resnet50, ...).
     """

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from . import report
 from .analysis import COUNTERS, ModelRecord
 from .errors import ScalekitError
 from .fit import parse_count, parse_duration_ms
+from .timing import (MeasurementInterrupted, RecordProgress, TimingOptions, measure_records,
+                     timing_facts)
 
 
-def stdout_console() -> Console:
-    """stdout for tables. Piped output gets a wide, colourless table (NO_COLOR is respected)."""
+PIPE_WIDTH = 200  # columns of text that does not go to a terminal
+
+
+def pipe_width(renderables: Sequence[Any] = ()) -> int:
+    """Width for text that does not go to a terminal: :data:`PIPE_WIDTH`, or more where a table
+    is wider (latency columns beside Table 2's), so that no cell is cropped."""
+    console = Console(width=100_000)
+    return max([PIPE_WIDTH] + [console.measure(r).maximum for r in renderables
+                               if isinstance(r, Table)])
+
+
+def stdout_console(width: int = PIPE_WIDTH) -> Console:
+    """stdout for tables. Piped output gets a wide (``width``), colourless table (NO_COLOR is
+    respected)."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 200, soft_wrap=False,
+    return Console(file=sys.stdout, width=None if tty else width, soft_wrap=False,
                    no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 
@@ -58,8 +74,64 @@ def counter_option(f: Callable) -> Callable:
 def force_option(f: Callable) -> Callable:
     """--force: build a real model even when its memory estimate exceeds what is available."""
     return click.option("--force", is_flag=True,
-                        help="Build the model (--counter thop) even when its estimated memory "
-                             "(parameters + peak activations) exceeds the memory available.")(f)
+                        help="Build real models (latency, --counter thop) even when their "
+                             "estimated memory (parameters + peak activations) exceeds the memory "
+                             "available.")(f)
+
+
+LATENCY_KEYS = ("latency", "threads", "batch", "optimize", "time_budget", "warmup", "min_runs",
+                "max_runs")
+
+
+def latency_options(default: bool = True, toggle: bool = True,
+                    budget_s: float = 5.0) -> Callable[[Callable], Callable]:
+    """--latency/--no-latency (on by ``default``; left out when not ``toggle``: ``bench`` always
+    times), --threads, --batch, --optimize and --time-budget (``budget_s`` by default)."""
+
+    def decorate(f: Callable) -> Callable:
+        opts = [
+            click.option("--time-budget", type=click.FloatRange(min=0, min_open=True),
+                         default=budget_s, show_default=True, metavar="SECONDS",
+                         help="Latency: time each model until the spread is small (IQR within 5% "
+                              "of the median, after at least 10 runs; bench: --min-runs) or this "
+                              "many seconds (warm-up included) have passed."),
+            click.option("--optimize", is_flag=True,
+                         help="Latency: also time an inference-optimised copy (BatchNorm folded "
+                              "into the convs, channels_last, frozen TorchScript), checked to give "
+                              "the same outputs within fp32 tolerance; eager and optimised side "
+                              "by side."),
+            click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Latency: images per forward pass."),
+            click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+                         help="Latency: torch intra-op threads (1: one core, like the paper's "
+                              "Table 4)."),
+        ]
+        if toggle:
+            opts.append(click.option(
+                "--latency/--no-latency", default=default, show_default=True,
+                help="Build every model and time it on this CPU (median of repeated batch "
+                     "forwards, GFLOP/s against the fp32 matmul peak). --no-latency: counts "
+                     "only, no torch, instant."))
+        for o in opts:
+            f = o(f)
+        return f
+
+    return decorate
+
+
+def pop_timing(kwargs: dict, *, force: bool = False) -> TimingOptions | None:
+    """Take the latency options out of a command's ``kwargs``: how to time, or None when latency
+    is off (``--no-latency``). ``--optimize`` typed with ``--no-latency`` is a usage error."""
+    opts = {k: kwargs.pop(k) for k in LATENCY_KEYS if k in kwargs}
+    if not opts.pop("latency", True):
+        ctx = click.get_current_context(silent=True)
+        if opts.get("optimize") and ctx is not None and \
+                ctx.get_parameter_source("optimize") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--optimize times an optimised copy: it needs latency "
+                                   "(drop --no-latency)")
+        return None
+    opts["budget_s"] = opts.pop("time_budget")
+    return TimingOptions(force=force, **opts)
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -155,11 +227,13 @@ class FloatList(click.ParamType):
 # output
 
 
-def render_text(renderables: Sequence[Any], width: int = 200) -> str:
+def render_text(renderables: Sequence[Any], width: int | None = None) -> str:
+    """Plain text of ``renderables``, ``width`` columns wide (default: :func:`pipe_width`)."""
     import io
 
     buf = io.StringIO()
-    Console(file=buf, width=width, no_color=True, color_system=None).print(*renderables)
+    Console(file=buf, width=width or pipe_width(renderables), no_color=True,
+            color_system=None).print(*renderables)
     return buf.getvalue()
 
 
@@ -212,16 +286,73 @@ def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, comman
     elif fmt == "markdown":
         text = report.to_markdown(records)
     else:
+        renderables = table()
         if output is None:
-            stdout_console().print(*table())
+            stdout_console(pipe_width(renderables)).print(*renderables)
             return
-        text = render_text(table())
+        text = render_text(renderables)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         report.write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
+
+
+@contextlib.contextmanager
+def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]:
+    """A progress hook for :func:`measure_records`, on stderr. On a terminal: a transient bar per
+    model (and per optimised copy), runs done of those expected. Otherwise (a log, CI): one line
+    as each model's timing starts, so stderr stays readable when captured."""
+    console = stderr_console()
+    n = len(records)
+
+    def label(i: int, r: ModelRecord, phase: str) -> str:
+        return f"timing {r.name} ({i + 1}/{n}{', optimised' if phase == 'optimized' else ''})"
+
+    if not console.is_terminal:
+        def line(i: int, r: ModelRecord, phase: str, done: int, total: int) -> None:
+            if done == 0:
+                click.echo(f"scalekit: {label(i, r, phase)}", err=True)
+
+        yield line
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs"), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        tasks: dict[tuple[int, str], Any] = {}
+
+        def update(i: int, r: ModelRecord, phase: str, done: int, total: int) -> None:
+            if (i, phase) not in tasks:
+                tasks[i, phase] = bar.add_task(label(i, r, phase), total=total)
+                bar.refresh()  # shown at once, even if it is done before the next refresh
+            bar.update(tasks[i, phase], completed=done, total=total,
+                       visible=done < total)  # done == total: that phase has finished
+
+        yield update
+
+
+def measure(records: Sequence[ModelRecord],
+            options: TimingOptions) -> tuple[list[ModelRecord], dict[str, Any]]:
+    """Time every record (progress on stderr) and return them with the report's ``timing``
+    facts (for the JSON document's extra fields). On Ctrl-C: what was measured so far goes to
+    stderr, nothing to stdout or ``--output``, and the command exits 130."""
+    try:
+        with latency_progress(records) as hook:
+            timed = measure_records(records, options, progress=hook)
+    except MeasurementInterrupted as e:
+        lines = [f"scalekit: {e} ({len(e.measured)} of {len(records)} models timed; no report "
+                 "written)"]
+        lines += [f"  {r.name}: {report.latency_summary(r.latency)}" for r in e.measured]
+        if e.partial is not None:
+            lines.append(f"  {e.current.name}: {report.latency_summary(e.partial.to_dict())} "
+                         "(unfinished)")
+        click.echo("\n".join(lines), err=True)
+        raise KeyboardInterrupt from None
+    return timed, {"timing": timing_facts(options)}
 
 
 def command_line() -> str:

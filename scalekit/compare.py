@@ -1,9 +1,10 @@
-"""The paper's comparison tables (2, 3 and 7) as data + our counts beside the published figures.
+"""The paper's comparison tables (2, 3, 4 and 7) as data + our counts beside the published figures.
 
 Row definitions and published figures live in scalekit/data/reference.yaml. Where the paper states
 no coefficient for a row (the compound rows of MobileNetV2 and ResNet-50), its own compound setting
 d=1.4, w=1.2, r=1.3 is used and the row says so. Where the paper's figure does not follow from
 its stated coefficients under the standard rounding rules, both numbers are shown as they are.
+Table 4 is latency: its records are counted here and timed by the caller (scalekit.timing).
 No torch here.
 """
 
@@ -27,7 +28,7 @@ from .scaling import MODES, Coefficients, scale
 from .spec import Spec, load_spec
 from .strategies import dial
 
-TABLES = (2, 3, 7)
+TABLES = (2, 3, 4, 7)
 DEFAULT_TABLES = (3, 7)
 # The paper's single-dimension coefficients, used for specs that are not in its tables.
 GENERIC_ROWS = {"baseline": {}, "depth": {"d": 4}, "width": {"w": 2}, "resolution": {"r": 2},
@@ -200,20 +201,26 @@ def compare(specs: Sequence[str] = (), modes: Sequence[str] = MODES,
     return [evaluate(r, counter) for r in rows]
 
 
+def _preset_row(row: dict[str, Any]) -> tuple[Spec, Coefficients]:
+    """A reference row's network: its ``spec`` at its official ``preset`` (if any)."""
+    spec = _load(resolve_spec(row["spec"]))
+    preset = row.get("preset")
+    if preset:
+        p = spec.presets[preset]
+        coef = Coefficients(depth=p.depth, width=p.width, size=p.resolution, preset=preset,
+                            dropout=p.dropout)
+    else:
+        coef = Coefficients()
+    return scale(spec, coef), coef
+
+
 def table2(counter: str = "analytic") -> list[ModelRecord]:
     """EfficientNet-B0..B7 with the official presets (plus the paper's ResNet rows), next to the
     paper's and torchvision's figures."""
     out = []
     for row in reference()["table2"]["rows"]:
-        spec = _load(resolve_spec(row["spec"]))
         preset = row.get("preset")
-        if preset:
-            p = spec.presets[preset]
-            coef = Coefficients(depth=p.depth, width=p.width, size=p.resolution, preset=preset,
-                                dropout=p.dropout)
-        else:
-            coef = Coefficients()
-        scaled = scale(spec, coef)
+        scaled, coef = _preset_row(row)
         paper, tv = row["paper"], row.get("torchvision")
         ref = {"source": "EfficientNet paper, Table 2; torchvision weight metadata",
                "paper_params_m": paper["params_m"], "paper_flops_b": paper["flops_b"],
@@ -234,4 +241,21 @@ def table2(counter: str = "analytic") -> list[ModelRecord]:
             notes.append(f"the paper's FLOPS figure is {side} the exact count at the official "
                          "resolution")
         out.append(replace(rec, name=row["model"], notes=tuple(notes)))
+    return out
+
+
+def table4(counter: str = "analytic") -> list[ModelRecord]:
+    """The paper's Table 4 rows, counted: ResNet-152 (the 1x row) and EfficientNet-B1 (preset
+    b1, 240 px), with the paper's reported top-1, latency and speedup. The caller times them."""
+    t4 = reference()["table4"]
+    out = []
+    for i, row in enumerate(t4["rows"]):
+        scaled, coef = _preset_row(row)
+        ref = {"source": "EfficientNet paper, Table 4 (batch 1, one core of an Intel Xeon "
+                         "E5-2690, mean of 20 runs)",
+               "paper_top1": row["top1"], "paper_latency_s": row["latency_s"],
+               "paper_speedup": 1.0 if i == 0 else t4["speedup"]}
+        rec = analyze(scaled, counter=counter, coefficients=coef,
+                      mode=row.get("preset") or "baseline", base=row["model"], reference=ref)
+        out.append(replace(rec, name=row["model"]))
     return out

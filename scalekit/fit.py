@@ -42,6 +42,7 @@ from .plan import expand
 from .scaling import Coefficients, scale
 from .spec import Spec
 from .strategies import Dial, dial
+from .timing import measure_spec
 
 METRICS = ("macs", "params", "acts", "latency")
 COUNTED = ("macs", "params", "acts")
@@ -115,23 +116,13 @@ def count_cost(metric: str) -> Cost:
     return cost
 
 
-def measure_spec(spec: Spec, *, threads: int = 1, budget_s: float = 0.5) -> dict[str, Any]:
-    """Build ``spec`` and time it (batch 1, ``threads`` threads): the harness's statistics."""
-    from .build import build_model
-    from .latency import measure_latency
-
-    model = build_model(spec)
-    lat = measure_latency(model, spec.resolution, in_channels=spec.in_channels, threads=threads,
-                          warmup=2, min_runs=5, budget_s=budget_s)
-    return lat.to_dict()
-
-
 def latency_cost(threads: int, budget_s: float, progress: ProgressFn | None) -> Cost:
-    """Median latency in ms of a realised network, measured."""
+    """Median latency in ms of a realised network, measured (batch 1, ``threads`` threads; a
+    short harness: 2 warm-up runs, at least 5 timed, ``budget_s`` seconds)."""
     def cost(spec: Spec) -> tuple[float, dict[str, Any]]:
         if progress is not None:
             progress(f"measuring {spec.name}")
-        lat = measure_spec(spec, threads=threads, budget_s=budget_s)
+        lat = measure_spec(spec, threads=threads, warmup=2, min_runs=5, budget_s=budget_s)
         return lat["median_ms"], lat
     return cost
 

@@ -113,7 +113,7 @@ def _check_model(model: nn.Module) -> None:
 def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_channels: int = 3,
                     batch: int = 1, threads: int = 1, warmup: int = 3, min_runs: int = 10,
                     max_runs: int = 200, budget_s: float = 5.0, target_rel_spread: float = 0.05,
-                    progress: ProgressFn | None = None) -> Latency:
+                    flush_denormal: bool = True, progress: ProgressFn | None = None) -> Latency:
     """Time ``model``'s forward pass on the CPU and summarise the per-run times.
 
     The model must already hold initialised weights (``build_model`` does this): the time of float
@@ -126,12 +126,21 @@ def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_c
     at least ``min_runs`` are done and either the relative IQR is at most ``target_rel_spread``,
     ``budget_s`` seconds (warm-up included) have passed, or ``max_runs`` is reached.
 
+    ``flush_denormal`` (the default) flushes subnormal floats to zero while timing
+    (``torch.set_flush_denormal``, on the calling thread: all of the work at one thread). Randomly
+    initialised deep networks can shrink activations into the subnormal range (a MobileNetV1 at
+    depth x4 does: 3 % of its activations at 128 px), and arithmetic on subnormals is many times
+    slower on some CPUs (microcode assists), so latency would measure the random values instead
+    of the network. (On the 2-core AMD EPYC this was written on, that MobileNetV1 timed the same
+    either way.) Results change by less than the smallest normal float.
+
     The defaults time a ResNet-50 at 224 px (about 140 ms a forward on one EPYC core) in 2-5 s
     and an EfficientNet-B0 (about 35 ms) in 0.5-5 s: 10 runs when the machine is quiet, up to the
     budget when it is not. Three warm-up runs cover oneDNN's kernel setup and the TorchScript
     profiling runs of a frozen module.
 
-    The thread count and the modules' train/eval flags are restored afterwards, also on errors.
+    The thread count, the flush-denormal mode and the modules' train/eval flags are restored
+    afterwards, also on errors.
     Ctrl-C raises :class:`LatencyInterrupted` carrying the statistics of the runs timed so far.
     """
     import torch
@@ -154,10 +163,13 @@ def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_c
     # train/eval flags to restore; frozen TorchScript modules have none (they are inference-only)
     flags = [(m, m.training) for m in model.modules() if hasattr(m, "training")]
     prev_threads = torch.get_num_threads()
+    prev_flush = flush_denormal_enabled() if flush_denormal else None
     gc_was_enabled = gc.isenabled()
     start = time.perf_counter()
     try:
         torch.set_num_threads(threads)
+        if flush_denormal:
+            torch.set_flush_denormal(True)
         for m, _ in flags:
             m.training = False
         with torch.inference_mode():
@@ -184,11 +196,22 @@ def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_c
         if gc_was_enabled:
             gc.enable()
         torch.set_num_threads(prev_threads)
+        if prev_flush is not None:
+            torch.set_flush_denormal(prev_flush)
         for m, training in flags:
             m.training = training
     if progress is not None:
         progress(len(samples), len(samples))
     return summarise(samples)
+
+
+def flush_denormal_enabled() -> bool:
+    """Whether this thread flushes subnormal floats to zero (torch can set it, not report it):
+    multiplying a subnormal by 1 gives 0 exactly when it does."""
+    import torch
+
+    subnormal = torch.full((64,), 1e-40)  # below float32's smallest normal, 1.18e-38
+    return bool(((subnormal * 1.0) == 0).all())
 
 
 def peak_gflops(threads: int = 1, *, n: int = 1024, budget_s: float = 1.0) -> float:

@@ -73,13 +73,19 @@ def to_json(doc: dict) -> str:
 # flat rows (CSV, Markdown): one row per model
 
 ROW_COLUMNS = ("name", "base", "mode", "phi", "depth", "width", "resolution", "params", "macs",
-               "flops", "acts", "latency_ms", "latency_iqr_ms", "paper_flops_b", "paper_params_m",
-               "paper_top1")
+               "flops", "acts", "latency_ms", "latency_iqr_ms", "gflops_per_s", "peak_fraction",
+               "optimized_latency_ms", "optimized_speedup", "paper_flops_b", "paper_params_m",
+               "paper_top1", "paper_latency_s")
+
+
+def _rounded(d: dict[str, Any] | None, key: str) -> Any:
+    return "" if not d or d.get(key) is None else round(d[key], 4)
 
 
 def flat_row(r: ModelRecord) -> dict[str, Any]:
     c = r.coefficients
     lat = r.latency or {}
+    opt = lat.get("optimized")
     ref = r.reference or {}
     return {
         "name": r.name, "base": r.base, "mode": r.mode or "",
@@ -88,11 +94,14 @@ def flat_row(r: ModelRecord) -> dict[str, Any]:
         "width": "" if c is None else round(c.width, 6),
         "resolution": r.resolution, "params": r.params, "macs": r.macs, "flops": r.flops,
         "acts": r.acts,
-        "latency_ms": "" if lat.get("median_ms") is None else round(lat["median_ms"], 4),
-        "latency_iqr_ms": "" if lat.get("iqr_ms") is None else round(lat["iqr_ms"], 4),
+        "latency_ms": _rounded(lat, "median_ms"), "latency_iqr_ms": _rounded(lat, "iqr_ms"),
+        "gflops_per_s": _rounded(lat, "gflops_per_s"), "peak_fraction": _rounded(lat, "peak_fraction"),
+        "optimized_latency_ms": _rounded(opt, "median_ms"),
+        "optimized_speedup": _rounded(opt, "speedup"),
         "paper_flops_b": ref.get("paper_flops_b", ""),
         "paper_params_m": ref.get("paper_params_m", ""),
         "paper_top1": ref.get("paper_top1", ""),
+        "paper_latency_s": ref.get("paper_latency_s", ""),
     }
 
 
@@ -115,7 +124,8 @@ def to_markdown(records: Sequence[ModelRecord]) -> str:
     rows = [flat_row(r) for r in records]
     cols = _used_columns(rows)
     head = {"macs": "MACs", "flops": "FLOPs (2xMACs)", "acts": "acts", "paper_top1": "paper top-1 % (reported)",
-            "paper_flops_b": "paper FLOPS (B)", "paper_params_m": "paper params (M)"}
+            "paper_flops_b": "paper FLOPS (B)", "paper_params_m": "paper params (M)",
+            "paper_latency_s": "paper latency (s)"}
     out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
            "|" + "|".join("---:" if c not in ("name", "base", "mode") else "---" for c in cols) + "|"]
     for row in rows:
@@ -148,6 +158,84 @@ def fmt_g(n: float) -> str:
 def _table(title: str | None = None, caption: str | None = None) -> Table:
     return Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
                  title_justify="left", header_style="bold")
+
+
+def _ms(v: float, like: float | None = None) -> str:
+    """Milliseconds with the decimals that give ``like`` (default ``v``) 3-4 significant digits:
+    0.412, 35.21, 176.6, 1,204.3."""
+    size = v if like is None else like
+    return f"{v:,.1f}" if size >= 100 else f"{v:.2f}" if size >= 1 else f"{v:.3f}"
+
+
+def latency_text(lat: dict[str, Any]) -> str:
+    """``35.21 ± 0.76``: median ± interquartile range, ms (both to the median's decimals)."""
+    return f"{_ms(lat['median_ms'])} ± {_ms(lat['iqr_ms'], lat['median_ms'])}"
+
+
+def latency_summary(lat: dict[str, Any]) -> str:
+    """One model's latency in a line: ``35.21 ms median, IQR 0.76 ms, 10 runs``."""
+    return (f"{_ms(lat['median_ms'])} ms median, IQR {_ms(lat['iqr_ms'], lat['median_ms'])} ms, "
+            f"{lat['runs']} runs")
+
+
+def _efficiency(lat: dict[str, Any]) -> str:
+    """``21.9 (26%)``: achieved GFLOP/s and its share of the fp32 matmul peak."""
+    return f"{lat['gflops_per_s']:.1f} ({lat['peak_fraction'] * 100:.0f}%)"
+
+
+def latency_columns(records: Sequence[ModelRecord]) -> list[str]:
+    """Headers of the latency columns a table of ``records`` needs (none if nothing was timed)."""
+    if not any(r.latency for r in records):
+        return []
+    cols = ["latency ms ± IQR", "GFLOP/s (% peak)"]
+    if any(r.latency and r.latency.get("optimized") for r in records):
+        cols += ["optimised ms ± IQR", "speedup"]
+    return cols
+
+
+def latency_cells(r: ModelRecord, columns: Sequence[str]) -> list[str]:
+    """``r``'s cells under :func:`latency_columns` (blank where it was not timed)."""
+    lat = r.latency
+    if not lat:
+        return [""] * len(columns)
+    cells = [latency_text(lat), _efficiency(lat)]
+    if len(columns) > 2:
+        opt = lat.get("optimized")
+        cells += [latency_text(opt), f"{opt['speedup']:.2f}x"] if opt else ["", ""]
+    return cells
+
+
+def _runs(records: Iterable[ModelRecord]) -> str:
+    runs = sorted({lat["runs"] for r in records if r.latency
+                   for lat in (r.latency, r.latency.get("optimized")) if lat})
+    return f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+
+
+def timing_line(timing: dict[str, Any], records: Sequence[ModelRecord]) -> str:
+    """The machine under a latency table: what the numbers depend on and how they were taken."""
+    warmup = next(r.latency["warmup"] for r in records if r.latency)
+    threads = timing["threads"]
+    return (f"CPU: {timing['cpu']} ({timing['cpu_capability']}), torch {timing['torch']}, "
+            f"{threads} thread{'s' if threads != 1 else ''}, batch {timing['batch']}; fp32 matmul "
+            f"peak {timing['peak_gflops']:.1f} GFLOP/s; median of {_runs(records)} runs after "
+            f"{warmup} warm-up, eval mode, subnormals flushed to zero.")
+
+
+def latency_lines(r: ModelRecord) -> list[str]:
+    """``info``: the model's latency, its efficiency and (``--optimize``) the optimised copy's."""
+    lat = r.latency
+    if not lat:
+        return []
+    lines = [f"latency: {latency_summary(lat)} after {lat['warmup']} warm-up (mean "
+             f"{_ms(lat['mean_ms'])}, min {_ms(lat['min_ms'])}, max {_ms(lat['max_ms'])} ms); "
+             f"{lat['throughput']:,.1f} images/s; {lat['gflops_per_s']:.1f} GFLOP/s = "
+             f"{lat['peak_fraction'] * 100:.0f}% of the fp32 matmul peak"]
+    opt = lat.get("optimized")
+    if opt:
+        lines.append(f"optimised: {latency_summary(opt)}, {opt['speedup']:.2f}x the eager speed; "
+                     f"{opt['gflops_per_s']:.1f} GFLOP/s = {opt['peak_fraction'] * 100:.0f}% of "
+                     f"peak ({opt['method']})")
+    return lines
 
 
 def info_table(r: ModelRecord) -> Table:
@@ -208,6 +296,19 @@ def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
     t.add_row("FLOPs (2xMACs)", fmt_int(base.flops), fmt_int(scaled.flops),
               f"{scaled.flops / base.flops:.3f}x", "")
     t.add_row("acts", fmt_int(base.acts), fmt_int(scaled.acts), f"{scaled.acts / base.acts:.3f}x", "")
+    b, s = base.latency, scaled.latency
+    if b and s:
+        macs_x = scaled.macs / base.macs
+        lat_x = s["median_ms"] / b["median_ms"]
+        t.add_row("latency ms ± IQR", latency_text(b), latency_text(s), f"{lat_x:.3f}x",
+                  f"{lat_x / macs_x:.3f} of MACs {macs_x:.3f}x")
+        t.add_row("GFLOP/s (% peak)", _efficiency(b), _efficiency(s),
+                  f"{s['gflops_per_s'] / b['gflops_per_s']:.3f}x", "")
+        bo, so = b.get("optimized"), s.get("optimized")
+        if bo and so:
+            t.add_row("optimised ms ± IQR", latency_text(bo), latency_text(so),
+                      f"{so['median_ms'] / bo['median_ms']:.3f}x", "")
+            t.add_row("optimised speedup", f"{bo['speedup']:.2f}x", f"{so['speedup']:.2f}x", "", "")
     return t
 
 
@@ -222,11 +323,13 @@ def footnotes(records: Iterable[ModelRecord]) -> tuple[dict[str, int], list[str]
 
 def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
     index, notes = footnotes(records)
+    lat_cols = latency_columns(records)
     t = _table(title, caption="\n".join([caption] + notes))
     for col, just in (("model", "left"), ("mode", "left"), ("d", "right"), ("w", "right"),
                       ("px", "right"), ("params (M)", "right"), ("MACs (G)", "right"),
                       ("paper FLOPS (B)", "right"), ("diff", "right"), ("acts (M)", "right"),
-                      ("paper top-1 % (reported)", "right"), ("note", "left")):
+                      ("paper top-1 % (reported)", "right"),
+                      *((c, "right") for c in lat_cols), ("note", "left")):
         t.add_column(col, justify=just, no_wrap=True)
     last_base = None
     for r in records:
@@ -242,7 +345,7 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                   f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
                   diff, f"{r.acts / 1e6:.2f}",
                   "" if ref.get("paper_top1") is None else f"{ref['paper_top1']:.1f}",
-                  " ".join(f"[{index[n]}]" for n in r.notes))
+                  *latency_cells(r, lat_cols), " ".join(f"[{index[n]}]" for n in r.notes))
     return t
 
 
@@ -284,9 +387,9 @@ def sweep_table(rows: Sequence[tuple[str, ModelRecord]], base: ModelRecord, titl
     """``scalekit sweep``: one row per (coefficient label, record), a section per mode, with the
     growth of MACs and activations over ``base`` side by side."""
     t = _table(title, caption)
-    latency = any(r.latency for _, r in rows)
+    lat_cols = latency_columns([r for _, r in rows])
     for col in ("mode", "coefficient", "d", "w", "px", "params (M)", "MACs (G)", "acts (M)",
-                "MACs x", "acts x", *(["latency (ms)", "IQR (ms)"] if latency else [])):
+                "MACs x", "acts x", *lat_cols):
         t.add_column(col, justify="left" if col in ("mode", "coefficient") else "right",
                      no_wrap=True)
     last = None
@@ -294,13 +397,9 @@ def sweep_table(rows: Sequence[tuple[str, ModelRecord]], base: ModelRecord, titl
         if last is not None and r.mode != last:
             t.add_section()
         last = r.mode
-        lat = []
-        if latency:
-            lat = ["", ""] if not r.latency else [f"{r.latency['median_ms']:.2f}",
-                                                  f"{r.latency['iqr_ms']:.2f}"]
         t.add_row(r.mode or "", label, *_dw(r), str(r.resolution), f"{r.params / 1e6:.2f}",
                   f"{r.macs / 1e9:.3f}", f"{r.acts / 1e6:.2f}", f"{r.macs / base.macs:.2f}",
-                  f"{r.acts / base.acts:.2f}", *lat)
+                  f"{r.acts / base.acts:.2f}", *latency_cells(r, lat_cols))
     return t
 
 
@@ -308,9 +407,10 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     """``scalekit compare --match``: each row's solved coefficient beside the paper's stated one,
     and its distance from the common target."""
     index, notes = footnotes(records)
+    lat_cols = latency_columns(records)
     t = _table(title, caption="\n".join([caption] + notes))
     for col in ("model", "mode", "paper's coefficient", "solved", "d", "w", "px", "params (M)",
-                "MACs (G)", "vs target", "acts (M)", "note"):
+                "MACs (G)", "vs target", "acts (M)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
                      no_wrap=True)
     last_base = None
@@ -323,7 +423,7 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                   ref.get("solved_coefficient", ""), *_dw(r), str(r.resolution),
                   f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}",
                   _vs(r.macs, ref.get("target_macs")), f"{r.acts / 1e6:.2f}",
-                  " ".join(f"[{index[n]}]" for n in r.notes))
+                  *latency_cells(r, lat_cols), " ".join(f"[{index[n]}]" for n in r.notes))
     return t
 
 
@@ -370,6 +470,7 @@ def write_atomic(path: str, text: str) -> None:
 
 def table2_table(records: Sequence[ModelRecord]) -> Table:
     index, notes = footnotes(records)
+    lat_cols = latency_columns(records)
     t = _table("EfficientNet paper Table 2: the EfficientNet family (official presets)",
                caption="\n".join(["params and MACs counted exactly by scalekit at each model's "
                                   "official resolution; paper and torchvision columns are their "
@@ -377,7 +478,7 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
                                  + notes))
     for col in ("model", "px", "params", "paper params (M)", "torchvision params", "MACs (G)",
                 "paper FLOPS (B)", "torchvision GMACs", "diff vs paper",
-                "paper top-1 % (reported)", "note"):
+                "paper top-1 % (reported)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "note") else "right", no_wrap=True)
     for r in records:
         ref = r.reference or {}
@@ -387,5 +488,77 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
                   f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
                   "" if ref.get("torchvision_gmacs") is None else f"{ref['torchvision_gmacs']:.3f}",
                   "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%",
-                  f"{ref.get('paper_top1', 0):.1f}", " ".join(f"[{index[n]}]" for n in r.notes))
+                  f"{ref.get('paper_top1', 0):.1f}", *latency_cells(r, lat_cols),
+                  " ".join(f"[{index[n]}]" for n in r.notes))
+    return t
+
+
+def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Table:
+    """The paper's Table 4 on this machine: each model's latency beside the paper's, and the
+    speedup over the first row (ResNet-152) beside the paper's speedup."""
+    base = records[0].latency
+    opt_base = base.get("optimized")
+    threads = timing["threads"]
+    rows = [r for r in records[1:] if r.latency]
+    lines = ["paper: its REPORTED top-1 and latency (batch 1, one core of an Intel Xeon E5-2690, "
+             "mean of 20 runs). ours: this CPU, batch "
+             f"{timing['batch']}, {threads} thread{'s' if threads != 1 else ''}"
+             f"{' (the paper: one core)' if threads != 1 else ''}, median ± IQR; speedup = "
+             f"{records[0].name}'s latency / the row's"
+             f"{' (optimised: both optimised)' if opt_base else ''}. Top-1 needs ImageNet "
+             "training and is not measured here."]
+    for r in rows:
+        lat, ref = r.latency, r.reference or {}
+        lines.append(
+            f"{r.name} runs {base['median_ms'] / lat['median_ms']:.1f}x as fast as "
+            f"{records[0].name} here (the paper: {ref.get('paper_speedup', 0):g}x) with "
+            f"{records[0].macs / r.macs:.1f}x fewer MACs: it reaches {lat['gflops_per_s']:.1f} "
+            f"GFLOP/s to {records[0].name}'s {base['gflops_per_s']:.1f} (depthwise convs and "
+            "squeeze-excitation do little arithmetic per byte moved).")
+    t = _table("EfficientNet paper Table 4: inference latency", caption="\n".join(lines))
+    cols = ["model", "px", "params (M)", "MACs (G)", "paper top-1 % (reported)",
+            "paper latency (s)", "paper speedup", "latency ms ± IQR", "GFLOP/s (% peak)",
+            "speedup"]
+    if opt_base:
+        cols += ["optimised ms ± IQR", "speedup, optimised"]
+    for col in cols:
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for r in records:
+        lat, ref = r.latency, r.reference or {}
+        cells = [r.name, str(r.resolution), f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}",
+                 f"{ref['paper_top1']:.1f}", f"{ref['paper_latency_s']:.3f}",
+                 f"{ref['paper_speedup']:g}x", latency_text(lat), _efficiency(lat),
+                 f"{base['median_ms'] / lat['median_ms']:.1f}x"]
+        if opt_base:
+            opt = lat["optimized"]
+            cells += [latency_text(opt), f"{opt_base['median_ms'] / opt['median_ms']:.1f}x"]
+        t.add_row(*cells)
+    return t
+
+
+def bench_table(records: Sequence[ModelRecord]) -> Table:
+    """``scalekit bench``: the full statistics of each model's latency, a row per variant."""
+    t = _table("latency on this CPU",
+               caption="median, mean, IQR (p25-p75), min and max of per-forward wall-clock "
+                       "times; images/s = batch / median; GFLOP/s = 2 x MACs x batch / median, "
+                       "and its share of the fp32 matmul peak. speedup = eager / optimised.")
+    for col in ("model", "variant", "px", "batch", "MACs (G)", "median ms", "mean ms", "IQR ms",
+                "min - max ms", "runs", "warm-up", "images/s", "GFLOP/s", "% peak", "speedup"):
+        t.add_column(col, justify="left" if col in ("model", "variant") else "right",
+                     no_wrap=True)
+    for i, r in enumerate(records):
+        if i:
+            t.add_section()
+        eager = r.latency
+        opt = eager.get("optimized")
+        for variant, lat in (("eager", eager), ("optimised", opt)):
+            if not lat:
+                continue
+            t.add_row(r.name if variant == "eager" else "", variant, str(r.resolution),
+                      str(lat["batch"]), f"{r.macs / 1e9:.3f}", _ms(lat["median_ms"]),
+                      _ms(lat["mean_ms"]), _ms(lat["iqr_ms"], lat["median_ms"]),
+                      f"{_ms(lat['min_ms'])} - {_ms(lat['max_ms'])}", str(lat["runs"]),
+                      str(lat["warmup"]), f"{lat['throughput']:,.1f}",
+                      f"{lat['gflops_per_s']:.1f}", f"{lat['peak_fraction'] * 100:.0f}%",
+                      f"{lat['speedup']:.2f}x" if variant == "optimised" else "")
     return t

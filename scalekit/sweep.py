@@ -3,16 +3,16 @@ timed) at each point -- the data behind the paper's Figure 3, for any spec and a
 
 The default values of width, depth and resolution are the coefficients the paper plots in
 Figure 3; compound steps phi (EfficientNet-B0 .. about B5), the other strategies step the FLOPs
-factor s. Counting needs no torch; ``latency=True`` builds and times every point (slow).
+factor s. Counting needs no torch; ``scalekit sweep --latency`` times the points afterwards
+(scalekit.timing.measure_records, the code path of every latency the command line reports).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 from .analysis import ModelRecord, analyze
-from .fit import measure_spec
 from .scaling import scale
 from .spec import Spec
 from .strategies import STRATEGIES, dial
@@ -48,10 +48,10 @@ class SweepPoint:
 
 
 def sweep(spec: Spec, modes: Sequence[str], values: Sequence[float] | None = None, *,
-          counter: str = "analytic", latency: bool = False, threads: int = 1,
-          budget_s: float = 0.5, progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
+          counter: str = "analytic") -> list[SweepPoint]:
     """Scale ``spec`` by each value of each mode (``values`` for every mode, or each mode's
-    :func:`default_values`) and count it; with ``latency``, also build and time it."""
+    :func:`default_values`) and count it. Each point's record keeps its network, so that it can
+    be timed (:func:`scalekit.timing.measure_records`)."""
     points = []
     for mode in modes:
         d = dial(spec, mode)
@@ -59,9 +59,5 @@ def sweep(spec: Spec, modes: Sequence[str], values: Sequence[float] | None = Non
             coef = d.coefficients(v)
             scaled = scale(spec, coef)
             rec = analyze(scaled, counter=counter, coefficients=coef, mode=mode, base=spec.name)
-            if latency:
-                if progress is not None:
-                    progress(f"timing {mode} {d.label(v)} ({scaled.resolution} px)")
-                rec = replace(rec, latency=measure_spec(scaled, threads=threads, budget_s=budget_s))
             points.append(SweepPoint(mode, d.symbol, float(v), rec))
     return points

@@ -138,7 +138,8 @@ CASES = [
      ["{tmp}/nodir/r.json", "does not exist"]),
     ("output-is-directory", ["info", "resnet50", "--output", "{tmp}/adir"], 2,
      ["--output", "is a directory"]),
-    ("output-unwritable", ["info", "resnet50", "--format", "json", "--output", "/proc/scalekit.json"],
+    ("output-unwritable", ["info", "resnet50", "--no-latency", "--format", "json", "--output",
+                           "/proc/scalekit.json"],
      1, ["/proc/scalekit.json", "cannot write"]),
     ("spec-missing-file", ["info", "{tmp}/nope.yaml"], 1, ["{tmp}/nope.yaml", "no such file"]),
     ("spec-unknown-bundled-name", ["info", "resnet5O"], 1, ["resnet5O", "no such file"]),
@@ -257,13 +258,14 @@ def test_ctrl_c_stops_cleanly_without_partial_output(tmp_path):
     """SIGINT during a long forward pass (thop on a ResNet-50 at 1600 px, ~0.7 GiB): exit 130,
     one line, no traceback, and no --output file (not even a temporary one)."""
     spec = tmp_path / "r50-1600.yaml"
-    r = run_cli("scale", "resnet50", "--size", "1600", "--out", str(spec))
+    r = run_cli("scale", "resnet50", "--size", "1600", "--out", str(spec), "--no-latency")
     assert r.returncode == 0, r.stderr
     out = tmp_path / "report.json"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # seconds on any CPU
     env.pop("SCALEKIT_DEBUG", None)
     p = subprocess.Popen([sys.executable, "-c", "from scalekit.cli import main; main()", "info",
-                          str(spec), "--counter", "thop", "--format", "json", "--output", str(out)],
+                          str(spec), "--counter", "thop", "--no-latency", "--format", "json",
+                          "--output", str(out)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          cwd=ROOT)
     time.sleep(2.5)  # past the imports: torch is loading or the forward pass is running

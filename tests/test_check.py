@@ -41,7 +41,7 @@ def resnet(tmp_path):
     spec = tmp_path / "resnet50.yaml"
     spec.write_text(open(spec_path("resnet50"), encoding="utf-8").read())
     baseline = tmp_path / "baseline.json"
-    r = invoke("info", str(spec), "--format", "json", "--output", str(baseline))
+    r = invoke("info", str(spec), "--no-latency", "--format", "json", "--output", str(baseline))
     assert r.exit_code == 0, r.output
     return spec, baseline
 
@@ -169,8 +169,8 @@ def test_added_and_removed_models_are_regressions(tmp_path):
 
 @pytest.mark.parametrize("args", [
     ("list",),
-    ("scale", "efficientnet_b0", "--preset", "b3"),
-    ("compare", "--table", "2", "--table", "3", "--table", "7"),
+    ("scale", "efficientnet_b0", "--preset", "b3", "--no-latency"),
+    ("compare", "--table", "2", "--table", "3", "--table", "7", "--no-latency"),
 ])
 def test_rerunning_every_kind_of_report_passes(tmp_path, args):
     baseline = tmp_path / "b.json"
@@ -185,7 +185,8 @@ def test_scaled_report_catches_a_change_to_its_baseline_spec(resnet):
     spec, _ = resnet
     baseline = spec.parent / "scaled.json"
     out = spec.parent / "scaled.yaml"
-    assert invoke("scale", str(spec), "--phi", "1", "--out", str(out), "--format", "json",
+    assert invoke("scale", str(spec), "--phi", "1", "--out", str(out), "--no-latency",
+                  "--format", "json",
                   "-o", str(baseline)).exit_code == 0
     out.unlink()
     edit(spec, STAGE3, repeats(7))

@@ -42,7 +42,7 @@ def test_list_shows_every_bundled_spec():
 
 
 def test_info_table_has_stages_and_exact_totals(published):
-    r = invoke("info", spec_path("efficientnet_b0"))
+    r = invoke("info", spec_path("efficientnet_b0"), "--no-latency")
     assert r.exit_code == 0
     ref = published["pycls"]["EN-B0"]
     for token in ("stem", "stage1", "stage7", "head", "mbconv", f"{ref['params']:,}",
@@ -51,7 +51,7 @@ def test_info_table_has_stages_and_exact_totals(published):
 
 
 def test_info_json(published):
-    r = invoke("info", "resnet50", "--format", "json")
+    r = invoke("info", "resnet50", "--no-latency", "--format", "json")
     doc = json.loads(r.stdout)
     rec = doc["records"][0]
     ref = published["pycls"]["R-50-1x64d"]
@@ -68,7 +68,7 @@ def test_info_json(published):
 
 @pytest.mark.parametrize("counter", ["torch", "thop"])
 def test_info_other_counters(counter, published):
-    r = invoke("info", "mobilenet_v2", "--counter", counter, "--format", "json")
+    r = invoke("info", "mobilenet_v2", "--counter", counter, "--no-latency", "--format", "json")
     rec = json.loads(r.stdout)["records"][0]
     assert rec["params"] == published["exact_224"]["mobilenet_v2"]["params"]
     assert rec["counter"] == counter
@@ -76,14 +76,16 @@ def test_info_other_counters(counter, published):
         assert rec["macs"] == published["exact_224"]["mobilenet_v2"]["macs"]
     else:
         assert rec["macs"] > published["exact_224"]["mobilenet_v2"]["macs"]
-    r = invoke("info", "mobilenet_v2", "--counter", "thop")
+    r = invoke("info", "mobilenet_v2", "--counter", "thop", "--no-latency")
     assert "thop" in r.output and "BatchNorm" in r.output
 
 
 def test_count_only_commands_import_no_torch():
     code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
-            "for args in (['list'], ['info', 'efficientnet_b0'], ['scale', 'resnet50', '--phi', '2'],"
-            " ['compare', '--no-latency'], ['compare', '--table', '2'], ['info', 'resnet50', '--format', 'json']):\n"
+            "for args in (['list'], ['info', 'efficientnet_b0', '--no-latency'],"
+            " ['scale', 'resnet50', '--phi', '2', '--no-latency'], ['compare', '--no-latency'],"
+            " ['compare', '--table', '2', '--no-latency'],"
+            " ['info', 'resnet50', '--no-latency', '--format', 'json']):\n"
             "    r = CliRunner().invoke(cli, args)\n"
             "    assert r.exit_code == 0, r.output\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
@@ -126,7 +128,7 @@ def test_broken_pipe_is_quiet():
     import subprocess
     import sys
     p = subprocess.run(f"{sys.executable} -c 'from scalekit.cli import main; main()' compare "
-                       "--table 2 --table 3 --table 7 --format csv | head -1", shell=True,
+                       "--table 2 --table 3 --table 7 --no-latency --format csv | head -1", shell=True,
                        capture_output=True, text=True)
     assert p.stdout.startswith("name,")
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr

@@ -167,7 +167,7 @@ def test_fit_cli_json_and_the_same_network_by_scale():
     assert f["coefficient"] == "phi" and f["achieved"] == best["macs"]
     assert f["ratio"] == pytest.approx(best["macs"] / 2e9)
     again = json.loads(invoke("scale", "efficientnet_b0", *f["scale_flags"].split(),
-                              "--format", "json").stdout)["records"][1]
+                              "--no-latency", "--format", "json").stdout)["records"][1]
     assert (again["params"], again["macs"], again["acts"]) == (best["params"], best["macs"],
                                                               best["acts"])
 
@@ -215,8 +215,8 @@ def test_fit_json_is_a_check_baseline(tmp_path):
 def test_fit_and_match_import_no_torch():
     code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
             "for args in (['fit', 'resnet50', '--target-macs', '8G'],"
-            " ['compare', '--table', '7', '--match', 'macs'], ['scale', 'resnet50', "
-            "'--strategy', 'dWr', '--factor', '2']):\n"
+            " ['compare', '--table', '7', '--match', 'macs', '--no-latency'], ['scale', 'resnet50', "
+            "'--strategy', 'dWr', '--factor', '2', '--no-latency']):\n"
             "    r = CliRunner().invoke(cli, args)\n"
             "    assert r.exit_code == 0, r.output\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
@@ -243,7 +243,7 @@ def test_fit_latency_on_a_tiny_model(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     spec = load_spec(str(path))
-    from scalekit.fit import measure_spec
+    from scalekit.timing import measure_spec
 
     target = 8 * measure_spec(spec, budget_s=0.05)["median_ms"]  # generous against noise
     res = fit(spec, "resolution", "latency", target, measure_budget_s=0.05, max_measurements=8)
@@ -273,7 +273,7 @@ def test_fit_latency_cli_says_it_is_measured(tmp_path):
 
 
 def _matched(*args):
-    r = invoke("compare", *args, "--format", "json")
+    r = invoke("compare", *args, "--no-latency", "--format", "json")
     assert r.exit_code == 0, r.output
     return json.loads(r.stdout)["records"]
 
@@ -312,7 +312,7 @@ def test_compare_budget_solves_every_row():
 
 
 def test_compare_match_table_shows_both_coefficients():
-    r = invoke("compare", "--table", "7", "--match", "macs")
+    r = invoke("compare", "--table", "7", "--match", "macs", "--no-latency")
     assert r.exit_code == 0
     assert "paper's coefficient" in r.output and "solved" in r.output and "w=2" in r.output
     assert "equal cost" in r.output
@@ -321,9 +321,9 @@ def test_compare_match_table_shows_both_coefficients():
 @pytest.mark.parametrize("args", [
     ("fit", "efficientnet_b0", "--target-macs", "2G"),
     ("fit", "mobilenet_v1", "--target-acts", "20M", "--mode", "uniform"),
-    ("compare", "--match", "macs"),
-    ("compare", "--table", "7", "--budget", "3G"),
-    ("scale", "resnet50", "--strategy", "dWr", "--factor", "3"),
+    ("compare", "--match", "macs", "--no-latency"),
+    ("compare", "--table", "7", "--budget", "3G", "--no-latency"),
+    ("scale", "resnet50", "--strategy", "dWr", "--factor", "3", "--no-latency"),
     ("sweep", "mobilenet_v2", "--mode", "compound,dWr"),
 ])
 def test_json_validates_against_the_schema(args):

@@ -26,15 +26,18 @@ from .conftest import ROOT, run_cli
 # 5 EfficientNet-B0 rows, Table 2 has B0..B7 plus ResNet-50 and ResNet-152.
 REPORTS = [
     (("list",), 5),
-    (("info", "efficientnet_b0"), 1),
-    (("info", "resnet50"), 1),
-    (("scale", "resnet50", "--phi", "2"), 2),
-    (("scale", "efficientnet_b0", "--preset", "b3"), 2),
-    (("scale", "mobilenet_v1", "--width", "0.5", "--size", "160"), 2),
-    (("compare",), 19),
-    (("compare", "--table", "2"), 10),
-    (("compare", "--table", "2", "--table", "3", "--table", "7"), 29),
-    (("compare", "mobilenet_v2", "--mode", "width"), 2),
+    (("info", "efficientnet_b0", "--no-latency"), 1),
+    (("info", "resnet50", "--no-latency"), 1),
+    (("scale", "resnet50", "--phi", "2", "--no-latency"), 2),
+    (("scale", "efficientnet_b0", "--preset", "b3", "--no-latency"), 2),
+    (("scale", "mobilenet_v1", "--width", "0.5", "--size", "160", "--no-latency"), 2),
+    (("compare", "--no-latency"), 19),
+    (("compare", "--table", "2", "--no-latency"), 10),
+    (("compare", "--table", "2", "--table", "3", "--table", "7", "--no-latency"), 29),
+    (("compare", "mobilenet_v2", "--mode", "width", "--no-latency"), 2),
+    # measured (tiny and short: the schema of a latency-bearing document, not its numbers)
+    (("bench", "mobilenet_v2", "efficientnet_b0", "--size", "64", "--optimize", "--warmup", "1",
+      "--min-runs", "2", "--max-runs", "3", "--time-budget", "0.1"), 2),
 ]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
@@ -75,7 +78,7 @@ def test_every_reporting_command_json_validates(validator, args, models):
 
 
 def test_json_record_numbers_are_published_figures(published):
-    doc = json.loads(invoke("compare", "--table", "2", "--format", "json").stdout)
+    doc = json.loads(invoke("compare", "--table", "2", "--no-latency", "--format", "json").stdout)
     by_name = {r["name"]: r for r in doc["records"]}
     for name, key in (("EfficientNet-B0", "efficientnet_b0"), ("ResNet-50", "resnet50")):
         assert by_name[name]["params"] == published["exact_224"][key]["params"]
@@ -87,7 +90,7 @@ def test_json_record_numbers_are_published_figures(published):
 
 
 def test_schema_rejects_what_it_should(validator):
-    doc = json.loads(invoke("info", "mobilenet_v2", "--format", "json").stdout)
+    doc = json.loads(invoke("info", "mobilenet_v2", "--no-latency", "--format", "json").stdout)
     rec = doc["records"][0]
     latency = {"median_ms": 4.2, "iqr_ms": 0.3, "min_ms": 4.0, "max_ms": 5.1, "runs": 30,
                "threads": 1, "batch": 1, "mean_ms": 4.3, "warmup": 5}
@@ -107,7 +110,7 @@ def test_schema_rejects_what_it_should(validator):
 
 
 def test_csv_and_markdown_have_one_row_per_model():
-    args = ("compare", "--table", "2", "--table", "3", "--table", "7")
+    args = ("compare", "--table", "2", "--table", "3", "--table", "7", "--no-latency")
     names = [r["name"] for r in json.loads(invoke(*args, "--format", "json").stdout)["records"]]
     rows = list(csv.DictReader(io.StringIO(invoke(*args, "--format", "csv").stdout)))
     assert [r["name"] for r in rows] == names
@@ -125,10 +128,11 @@ def test_same_count_only_command_gives_byte_identical_json(tmp_path):
     outs, files = [], []
     path = tmp_path / "scaled.json"
     for _ in range(2):
-        r = run_cli("compare", "--table", "2", "--table", "3", "--table", "7", "--format", "json")
+        r = run_cli("compare", "--table", "2", "--table", "3", "--table", "7", "--no-latency",
+                    "--format", "json")
         assert r.returncode == 0, r.stderr
         outs.append(r.stdout.encode())
-        assert run_cli("scale", "resnet50", "--phi", "2", "--format", "json",
+        assert run_cli("scale", "resnet50", "--phi", "2", "--no-latency", "--format", "json",
                        "-o", str(path)).returncode == 0
         files.append(path.read_bytes())
     assert outs[0] == outs[1]
@@ -167,7 +171,7 @@ def test_interrupted_command_leaves_the_old_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", interrupt)
     with pytest.raises(SystemExit) as e:
-        main(["info", "resnet50", "--format", "json", "-o", str(target)])
+        main(["info", "resnet50", "--no-latency", "--format", "json", "-o", str(target)])
     assert e.value.code == 130  # Ctrl-C
     assert target.read_text() == "old\n"
     assert _leftovers(tmp_path) == []
@@ -191,13 +195,13 @@ def test_failing_command_with_output_writes_nothing(tmp_path):
 
 def test_output_file_is_what_stdout_gets_and_stdout_stays_clean(tmp_path):
     target = tmp_path / "r.json"
-    r = run_cli("info", "efficientnet_b0", "--format", "json", "-o", str(target))
+    r = run_cli("info", "efficientnet_b0", "--no-latency", "--format", "json", "-o", str(target))
     assert r.returncode == 0 and r.stdout == ""
     assert f"wrote {target}" in r.stderr  # messages go to stderr
-    piped = run_cli("info", "efficientnet_b0", "--format", "json")
+    piped = run_cli("info", "efficientnet_b0", "--no-latency", "--format", "json")
     written, printed = json.loads(target.read_text()), json.loads(piped.stdout)  # nothing else
     assert written.pop("command").endswith(f"-o {target}")
-    assert printed.pop("command") == "scalekit info efficientnet_b0 --format json"
+    assert printed.pop("command") == "scalekit info efficientnet_b0 --no-latency --format json"
     assert written == printed
 
 
@@ -206,11 +210,11 @@ def test_output_file_is_what_stdout_gets_and_stdout_stays_clean(tmp_path):
 
 
 def test_no_color_is_respected():
-    forced = run_cli("info", "resnet50", env={"FORCE_COLOR": "1"})
+    forced = run_cli("info", "resnet50", "--no-latency", env={"FORCE_COLOR": "1"})
     assert COLOUR.search(forced.stdout), "expected colour on a forced terminal"
-    plain = run_cli("info", "resnet50", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    plain = run_cli("info", "resnet50", "--no-latency", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert plain.returncode == 0 and not COLOUR.search(plain.stdout)
-    piped = run_cli("info", "resnet50", env={"NO_COLOR": "1"})
+    piped = run_cli("info", "resnet50", "--no-latency", env={"NO_COLOR": "1"})
     assert not ANSI.search(piped.stdout)
     assert ANSI.sub("", plain.stdout).split() == piped.stdout.split()
 
@@ -218,7 +222,7 @@ def test_no_color_is_respected():
 @pytest.mark.parametrize("fmt", ["json", "table", "markdown"])
 def test_piping_into_head_is_quiet(fmt):
     p = subprocess.run(f"{sys.executable} -c 'from scalekit.cli import main; main()' compare "
-                       f"--table 2 --table 3 --table 7 --format {fmt} | head -c 10",
+                       f"--table 2 --table 3 --table 7 --no-latency --format {fmt} | head -c 10",
                        shell=True, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert len(p.stdout) == 10
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "Error" not in p.stderr
@@ -226,7 +230,7 @@ def test_piping_into_head_is_quiet(fmt):
 
 def test_json_pipes_into_a_json_reader():
     cmd = (f"{sys.executable} -c 'from scalekit.cli import main; main()' scale resnet50 --phi 2 "
-           f"--format json | {sys.executable} -c 'import json, sys; "
+           f"--no-latency --format json | {sys.executable} -c 'import json, sys; "
            "print(json.load(sys.stdin)[\"records\"][1][\"resolution\"])'")
     p = subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.stdout.strip() == str(round(224 * 1.15 ** 2))  # gamma^phi * 224 = 296

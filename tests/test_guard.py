@@ -135,8 +135,9 @@ def test_format_bytes():
 
 
 @pytest.mark.parametrize("args", [
-    ["info", "mobilenet_v1", "--counter", "thop", "--format", "json"],
-    ["scale", "mobilenet_v1", "--width", "0.5", "--counter", "thop", "--format", "json"],
+    ["info", "mobilenet_v1", "--counter", "thop", "--no-latency", "--format", "json"],
+    ["scale", "mobilenet_v1", "--width", "0.5", "--counter", "thop", "--no-latency", "--format",
+     "json"],
 ])
 def test_cli_guard_and_force(monkeypatch, args):
     """With 1 MiB 'available', thop is refused with the estimate; --force builds it anyway."""

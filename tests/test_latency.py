@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from scalekit.build import build_model
-from scalekit.latency import (Latency, LatencyInterrupted, machine_info, measure_latency,
-                              peak_gflops)
+from scalekit.latency import (Latency, LatencyInterrupted, flush_denormal_enabled, machine_info,
+                              measure_latency, peak_gflops)
 from scalekit.optimize import check_outputs, fold_batchnorm, optimize_for_inference
 from scalekit.plan import expand
 from scalekit.spec import load_spec
@@ -151,6 +151,36 @@ def test_interrupt_during_warmup_has_no_partial(restore_threads):
     with pytest.raises(LatencyInterrupted) as info:
         measure_latency(Boom(KeyboardInterrupt(), at=1), 16, warmup=2, min_runs=2, max_runs=2)
     assert info.value.partial is None
+
+
+class FlushProbe(nn.Module):
+    """Records, at every forward, whether subnormal floats are flushed to zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(flush_denormal_enabled())
+        return self.conv(x)
+
+
+def test_subnormals_flushed_while_timing_and_mode_restored():
+    assert torch.tensor(1e-40).item() != 0  # the probe's premise: 1e-40 is a float32 subnormal
+    probe = FlushProbe()
+    measure_latency(probe, 16, **FAST)
+    assert probe.seen and all(probe.seen)
+    assert not flush_denormal_enabled()
+    probe.seen.clear()
+    measure_latency(probe, 16, flush_denormal=False, **FAST)
+    assert probe.seen and not any(probe.seen)
+    torch.set_flush_denormal(True)
+    try:
+        measure_latency(probe, 16, **FAST)
+        assert flush_denormal_enabled()  # restored to what it was: on
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_non_finite_parameters_rejected():

@@ -19,7 +19,7 @@ def invoke(*args):
 
 
 def test_scale_phi_json_baseline_first_scaled_last(published):
-    r = invoke("scale", "resnet50", "--phi", "2", "--format", "json")
+    r = invoke("scale", "resnet50", "--phi", "2", "--no-latency", "--format", "json")
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     base, scaled = doc["records"][0], doc["records"][-1]
@@ -31,7 +31,7 @@ def test_scale_phi_json_baseline_first_scaled_last(published):
 
 
 def test_scale_table_shows_before_and_after():
-    r = invoke("scale", "specs/efficientnet_b0.yaml", "--width", "2")
+    r = invoke("scale", "specs/efficientnet_b0.yaml", "--width", "2", "--no-latency")
     assert r.exit_code == 0
     assert "32 -> 64" in r.output and "320 -> 640" in r.output
     assert "growth" in r.output and "ideal" in r.output
@@ -39,10 +39,12 @@ def test_scale_table_shows_before_and_after():
 
 def test_scale_out_round_trip(tmp_path):
     out = tmp_path / "b3.yaml"
-    r = invoke("scale", "efficientnet_b0", "--preset", "b3", "--out", str(out), "--format", "json")
+    r = invoke("scale", "efficientnet_b0", "--preset", "b3", "--out", str(out), "--no-latency",
+               "--format", "json")
     assert r.exit_code == 0
     scaled = json.loads(r.stdout)["records"][-1]
-    again = json.loads(invoke("info", str(out), "--format", "json").stdout)["records"][0]
+    again = json.loads(invoke("info", str(out), "--no-latency", "--format", "json")
+                       .stdout)["records"][0]
     assert (again["params"], again["macs"], again["acts"]) == (scaled["params"], scaled["macs"],
                                                                scaled["acts"])
     assert again["params"] == 12233232  # torchvision's efficientnet_b3
@@ -52,10 +54,10 @@ def test_scale_out_round_trip(tmp_path):
 def test_scale_out_refuses_to_overwrite(tmp_path):
     out = tmp_path / "x.yaml"
     out.write_text("keep me")
-    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out))
+    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--no-latency")
     assert r.returncode == 1 and "--force" in r.stderr
     assert out.read_text() == "keep me"
-    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force")
+    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force", "--no-latency")
     assert r.returncode == 0 and load_spec(str(out)).stem.out == 128
 
 
@@ -71,7 +73,7 @@ def test_scale_out_missing_directory(tmp_path):
 
 
 def test_compare_default_is_tables_3_and_7(published):
-    r = invoke("compare", "--format", "json")
+    r = invoke("compare", "--no-latency", "--format", "json")
     recs = json.loads(r.stdout)["records"]
     t3, t7 = published["paper"]["table3"], published["paper"]["table7"]
     expected = sum(len(v) for v in t3.values()) + sum(len(v) for v in t7.values())
@@ -95,21 +97,21 @@ def test_compare_default_is_tables_3_and_7(published):
 
 
 def test_compare_mode_and_spec_selection():
-    r = invoke("compare", "resnet50", "--mode", "width,compound", "--format", "json")
+    r = invoke("compare", "resnet50", "--mode", "width,compound", "--no-latency", "--format", "json")
     recs = json.loads(r.stdout)["records"]
     assert [(x["base"], x["mode"]) for x in recs] == [("ResNet-50", "baseline"), ("ResNet-50", "width"),
                                                       ("ResNet-50", "compound")]
 
 
 def test_compare_spec_outside_the_paper(tmp_path):
-    r = invoke("compare", "resnet152", "--format", "json")
+    r = invoke("compare", "resnet152", "--no-latency", "--format", "json")
     recs = json.loads(r.stdout)["records"]
     assert [x["mode"] for x in recs] == ["baseline", "depth", "width", "resolution", "compound"]
     assert all(x["reference"] is None for x in recs)
 
 
 def test_compare_table_2(published):
-    r = invoke("compare", "--table", "2", "--format", "json")
+    r = invoke("compare", "--table", "2", "--no-latency", "--format", "json")
     recs = {x["name"]: x for x in json.loads(r.stdout)["records"]}
     for i in range(8):
         rec = recs[f"EfficientNet-B{i}"]
@@ -117,13 +119,13 @@ def test_compare_table_2(published):
         assert rec["params"] == tv["params"]
         assert rec["reference"]["paper_flops_b"] == published["paper"]["table2"][f"EfficientNet-B{i}"]["flops_b"]
         assert rec["resolution"] == published["efficientnet_presets"][f"b{i}"][2]
-    table = invoke("compare", "--table", "2").output
+    table = invoke("compare", "--table", "2", "--no-latency").output
     assert "torchvision" in table and "reported" in table
 
 
 def test_compare_csv_and_markdown_one_row_per_model():
-    csv_out = invoke("compare", "--format", "csv").output.strip().splitlines()
-    md_out = invoke("compare", "--format", "markdown").output.strip().splitlines()
-    n = len(json.loads(invoke("compare", "--format", "json").stdout)["records"])
+    csv_out = invoke("compare", "--no-latency", "--format", "csv").output.strip().splitlines()
+    md_out = invoke("compare", "--no-latency", "--format", "markdown").output.strip().splitlines()
+    n = len(json.loads(invoke("compare", "--no-latency", "--format", "json").stdout)["records"])
     assert len(csv_out) == n + 1
     assert len(md_out) == n + 2

@@ -1,5 +1,6 @@
 """One module per command; COMMANDS is what cli.py registers (in this order in --help)."""
 
+from .bench import bench
 from .check import check
 from .compare import compare
 from .export import export
@@ -8,4 +9,4 @@ from .info import info, list_specs
 from .scale import scale
 from .sweep import sweep
 
-COMMANDS = [list_specs, info, scale, compare, fit, sweep, check, export]
+COMMANDS = [list_specs, info, scale, compare, bench, fit, sweep, check, export]

@@ -49,9 +49,14 @@ def spec_document(specs: tuple[str, ...], counter: str, scaling: dict[str, Any],
     return report.document(records, command, {"query": spec_query(specs, counter, scaling)})
 
 
-def rerun(ctx: click.Context, doc: dict[str, Any], source: str) -> dict[str, Any]:
+def rerun(ctx: click.Context, doc: dict[str, Any], source: str, *,
+          timed: bool = False) -> dict[str, Any]:
     """Compute again what the baseline ``doc`` holds, from its ``query``: the same command with
-    the same parameters, its JSON document collected instead of printed."""
+    the same parameters, its JSON document collected instead of printed.
+
+    Latency is measured again only when ``timed`` (``--latency-tolerance``, ``--update``) and the
+    query measured it; otherwise the command runs with ``--no-latency``: a counts-only check
+    takes no time and never imports torch. (``bench`` has no --no-latency: it always times.)"""
     q = doc.get("query")
     if not isinstance(q, dict) or not isinstance(q.get("command"), str) \
             or not isinstance(q.get("params"), dict):
@@ -83,6 +88,8 @@ def rerun(ctx: click.Context, doc: dict[str, Any], source: str) -> dict[str, Any
             kwargs[k] = declared[k].type_cast_value(sub, v)
         except click.BadParameter as e:
             raise chk.BaselineError(f"{source}: query parameter {k}: {e.message}") from None
+    if "latency" in declared:  # queries from before latency was on by default lack it: counts
+        kwargs["latency"] = timed and bool(kwargs.get("latency", False))
     collected: list[dict[str, Any]] = []
     ctx.meta[COLLECT] = collected
     try:
@@ -133,7 +140,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
       scalekit check --baseline costs.json --update specs/a.yaml specs/b.yaml
 
     Params, MACs, acts and resolution must match exactly (or within --tolerance); a model added
-    or removed is a regression; latency is compared only with --latency-tolerance.
+    or removed is a regression; latency is compared only with --latency-tolerance. Without it
+    (and without --update) the baseline's command is re-run with --no-latency: counts only.
     """
     ctx = click.get_current_context()
     scaling = pop_scaling(kwargs)
@@ -174,7 +182,7 @@ def _check(ctx: click.Context, specs: tuple[str, ...], baseline: str, update: bo
             raise CheckUsageError("--latency-tolerance: SPEC... are counted, not timed; run "
                                   "check without SPEC to re-run the baseline's own command")
     current = (spec_document(specs, counter, scaling, command_line()) if specs
-               else rerun(ctx, old, baseline))
+               else rerun(ctx, old, baseline, timed=update or latency_tolerance is not None))
     result = chk.compare_documents(old, current, tolerance=tolerance,
                                    latency_tolerance=None if update else latency_tolerance)
     if update:

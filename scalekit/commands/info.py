@@ -8,7 +8,7 @@ from .. import report
 from ..analysis import analyze
 from ..bundled import bundled_specs, resolve_spec
 from ..cliutil import (check_output_path, command_line, counter_option, emit, force_option,
-                       format_options, handle_errors)
+                       format_options, handle_errors, latency_options, measure, pop_timing)
 from ..crosscheck import THOP_NOTE
 from ..errors import ScalekitError
 from ..spec import SpecError, load_spec
@@ -51,23 +51,31 @@ def list_specs(fmt: str, output: str | None) -> None:
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @counter_option
+@latency_options()
 @force_option
 @format_options
 @handle_errors
-def info(spec: str, counter: str, force: bool, fmt: str, output: str | None) -> None:
+def info(spec: str, counter: str, force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Show a network stage by stage: block type, kernel, stride, expansion, squeeze-excitation,
-    channels, repeats, input resolution, and exact params, MACs and activations.
+    channels, repeats, input resolution, and exact params, MACs and activations; then its CPU
+    latency, measured (--no-latency: counts only, instant).
 
     SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
     """
     check_output_path(output)
+    timing = pop_timing(kwargs, force=force)
     s = load_spec(resolve_spec(spec))
     rec = analyze(s, counter=counter, force=force)
+    extra: dict = {}
+    if timing is not None:
+        [rec], extra = measure([rec], timing)
 
     def table():
-        out = [report.info_table(rec), report.totals_line(rec)]
+        lines = [report.totals_line(rec)]
         if counter == "thop":
-            out.append(f"note: {THOP_NOTE}")
-        return out
+            lines.append(f"note: {THOP_NOTE}")
+        if timing is not None:
+            lines += [*report.latency_lines(rec), report.timing_line(extra["timing"], [rec])]
+        return [report.info_table(rec), "\n".join(lines)]
 
-    emit([rec], fmt=fmt, output=output, command=command_line(), table=table)
+    emit([rec], fmt=fmt, output=output, command=command_line(), table=table, extra=extra)

@@ -10,7 +10,8 @@ from .. import report
 from ..analysis import analyze
 from ..bundled import resolve_spec
 from ..cliutil import (check_output_path, command_line, counter_option, emit, format_options,
-                       handle_errors, pop_scaling, scaling_options)
+                       handle_errors, latency_options, measure, pop_scaling, pop_timing,
+                       scaling_options)
 from ..errors import ScalekitError, ScalingError
 from ..scaling import Coefficients, scale as scale_by, scale_spec
 from ..spec import Spec, load_spec, spec_to_yaml
@@ -41,9 +42,10 @@ def _by_strategy(base: Spec, name: str | None, factor: float | None,
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the scaled network as a plain spec (no multipliers left to apply).")
 @click.option("--force", is_flag=True,
-              help="Overwrite --out if it exists, and build the models (--counter thop) even when "
-                   "their estimated memory exceeds the memory available.")
+              help="Overwrite --out if it exists, and build the models (latency, --counter thop) "
+                   "even when their estimated memory exceeds the memory available.")
 @counter_option
+@latency_options()
 @format_options
 @handle_errors
 def scale(spec: str, strategy: str | None, factor: float | None, out: str | None, force: bool,
@@ -58,9 +60,11 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
                               compound, width, depth, resolution)
 
     Rounding follows the rules in the spec's `scaling:` section (channels to a multiple of 8,
-    depth rounded up per stage, resolution rounded to an integer).
+    depth rounded up per stage, resolution rounded to an integer). Both networks are then timed
+    on this CPU, baseline and scaled side by side (--no-latency: counts only, instant).
     """
     check_output_path(output)
+    timing = pop_timing(kwargs, force=force)
     check_output_path(out)
     if out and os.path.exists(out) and not force:
         raise ScalekitError(f"{out}: exists; use --force to overwrite it")
@@ -76,6 +80,10 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
                  force=force)
     rb = analyze(base, counter=counter, mode="baseline", force=force)
     ideal = coef.ideal_flops_factor(base.resolution)
+    extra: dict = {"ideal_macs_factor": ideal}
+    if timing is not None:  # before --out is written: Ctrl-C while timing leaves no file
+        [rb, rs], timing_extra = measure([rb, rs], timing)
+        extra.update(timing_extra)
     if out:
         header = (f"# {scaled.name}: {base.name} scaled by scalekit ({coef.describe()}).\n"
                   f"# Plain spec: channels, repeats and resolution are final. "
@@ -83,7 +91,6 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
         report.write_atomic(out, spec_to_yaml(scaled, header=header))
         click.echo(f"wrote {out}", err=True)
 
-    extra: dict = {"ideal_macs_factor": ideal}
     lines = [report.totals_line(rs)]
     if strategy is not None:
         st = get_strategy(strategy, base)
@@ -93,6 +100,9 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
         lines.insert(0, f"strategy {st.describe()}. At s={factor:g}: acts ideally grow "
                         f"s^{st.acts_exponent:.3g} = {ideal_acts:.3f}x (rounded network: "
                         f"{rs.acts / rb.acts:.3f}x).")
+
+    if timing is not None:
+        lines.append(report.timing_line(extra["timing"], [rb, rs]))
 
     def table():
         return [report.scale_table(rb, rs, ideal), report.growth_table(rb, rs, ideal),

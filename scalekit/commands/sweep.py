@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 from rich.text import Text
 
@@ -9,7 +11,8 @@ from .. import plot, report
 from ..analysis import analyze
 from ..bundled import resolve_spec
 from ..cliutil import (FloatList, check_output_path, command_line, counter_option, emit,
-                       format_options, handle_errors, parse_modes)
+                       force_option, format_options, handle_errors, latency_options, measure,
+                       parse_modes, pop_timing)
 from ..errors import ScalekitError
 from ..spec import load_spec
 from ..strategies import DIAL_MODES
@@ -29,10 +32,6 @@ CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts 
               help="Coefficients for every mode (w, d or r; phi for compound; the FLOPs factor s "
                    "for uniform and dWr). Default: the paper's Figure 3 values per mode "
                    "(phi 0..5 for compound, s = 1..32 for a strategy).")
-@click.option("--latency", is_flag=True,
-              help="Also build and time every point on this CPU (batch 1; slow, noisy).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="--latency: intra-op threads to time with.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Write a PNG (needs matplotlib: pip install 'scalekit[plot]'): MACs (x) against "
                    "--y, one line per mode, log-log. Without it the table is followed by a "
@@ -40,12 +39,17 @@ CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts 
 @click.option("--y", "y", type=click.Choice(plot.Y_METRICS), default="params", show_default=True,
               help="What the plot draws against MACs (latency needs --latency).")
 @counter_option
+@latency_options(default=False, budget_s=1.0)
+@force_option
 @format_options
 @handle_errors
-def sweep(spec: str, mode: str, values: tuple[float, ...] | None, latency: bool, threads: int,
-          plot_path: str | None, y: str, counter: str, fmt: str, output: str | None) -> None:
+def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str | None, y: str,
+          counter: str, force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Scale SPEC through a list of coefficients per mode and count each point: params, MACs,
     activations (and latency with --latency), like the curves of the paper's Figure 3.
+
+    Unlike info, scale and compare, sweep counts only unless --latency is given: a sweep is
+    many networks (19 by default), some large, so timing them all is opt-in.
 
     \b
     scalekit sweep efficientnet_b0                           (Figure 3's width, depth, resolution)
@@ -55,17 +59,17 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, latency: bool,
     check_output_path(output)
     check_output_path(plot_path)
     modes = parse_modes(mode, DIAL_MODES)
-    if y == "latency" and not latency:
+    timing = pop_timing(kwargs, force=force)
+    if y == "latency" and timing is None:
         raise click.UsageError("--y latency needs --latency (latency is measured, not counted)")
     base = load_spec(resolve_spec(spec))
-
-    def progress(msg: str) -> None:
-        click.echo(f"scalekit: {msg}", err=True)
-
-    points = run_sweep(base, modes, values, counter=counter, latency=latency, threads=threads,
-                       progress=progress)
+    points = run_sweep(base, modes, values, counter=counter)
     if not points:
         raise ScalekitError("nothing to sweep: no values")
+    extra: dict = {}
+    if timing is not None:
+        timed, extra = measure([p.record for p in points], timing)
+        points = [replace(p, record=r) for p, r in zip(points, timed)]
     title = f"{base.name}: sweep of {', '.join(modes)}"
     if plot_path:
         plot.write_png(points, plot_path, y=y, title=title)
@@ -73,9 +77,9 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, latency: bool,
     rb = analyze(base, counter=counter, mode="baseline")
 
     caption = CAPTION
-    if latency:
-        caption += (f" Latency: MEASURED (noisy), median of batch-1 forwards with {threads} "
-                    f"thread(s) on {report.cpu_model()}.")
+    if timing is not None:
+        caption += " Latency: MEASURED (noisy). " + report.timing_line(
+            extra["timing"], [p.record for p in points])
 
     def table():
         out = [report.sweep_table([(f"{p.symbol}={p.value:g}", p.record) for p in points], rb,
@@ -84,7 +88,7 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, latency: bool,
             out.append(Text(plot.text_plot(points, y=y)))
         return out
 
-    extra = {"sweep": [{"mode": p.mode, "coefficient": p.symbol, "value": p.value}
-                       for p in points]}
+    extra["sweep"] = [{"mode": p.mode, "coefficient": p.symbol, "value": p.value}
+                      for p in points]
     emit([p.record for p in points], fmt=fmt, output=output, command=command_line(), table=table,
          extra=extra)

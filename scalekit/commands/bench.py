@@ -1,0 +1,53 @@
+"""``scalekit bench``: CPU latency of one or more networks, in detail."""
+
+from __future__ import annotations
+
+import click
+
+from .. import report
+from ..check import spec_records
+from ..cliutil import (check_output_path, command_line, emit, force_option, format_options,
+                       handle_errors, latency_options, measure, pop_scaling, pop_timing,
+                       scaling_options)
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@scaling_options
+@latency_options(toggle=False)
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Untimed forward passes before the timed ones.")
+@click.option("--min-runs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Timed forward passes at least, whatever the spread or the time budget.")
+@click.option("--max-runs", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Timed forward passes at most.")
+@force_option
+@format_options
+@handle_errors
+def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **kwargs) -> None:
+    """Time SPEC... on this CPU (scaled first with --phi, --width, --preset, ... if given) and
+    show the latency in detail: median, mean, IQR, min and max per forward pass, runs, warm-up,
+    throughput (images/s) and achieved GFLOP/s, also as a share of this CPU's fp32 matmul peak.
+
+    \b
+    scalekit bench efficientnet_b0 mobilenet_v2 resnet50
+    scalekit bench efficientnet_b0 --preset b1 --optimize
+    scalekit bench resnet50 --threads 2 --batch 8 --format json
+
+    Method: eval mode, torch.inference_mode, weights initialised as for training (kaiming normal),
+    fixed intra-op threads (restored afterwards), subnormal floats flushed to zero; after the
+    warm-up, forward passes are timed one by one until the IQR is within 5% of the median (after
+    --min-runs), --time-budget seconds have passed, or --max-runs are done. The median is reported.
+    """
+    check_output_path(output)
+    timing = pop_timing(kwargs, force=force)
+    if timing.max_runs < timing.min_runs:
+        raise click.UsageError(f"--max-runs ({timing.max_runs}) is below --min-runs "
+                               f"({timing.min_runs})")
+    records = spec_records(specs, scaling=pop_scaling(kwargs))
+    records, extra = measure(records, timing)
+
+    def table():
+        return [report.bench_table(records), report.timing_line(extra["timing"], records)]
+
+    emit(records, fmt=fmt, output=output, command=command_line(), table=table, extra=extra)
