@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Union
 
-from .bundled import resolve_spec
+from .bundled import load_named
 from .counting import Counts, count_plan
 from .errors import ScalekitError, ScalingError
 from .plan import expand
 from .scaling import scale_spec
 from .spec import Spec
-from .spec import load_spec as _load_spec_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,7 +36,7 @@ def load_spec(spec: str | os.PathLike[str]) -> Spec:
 
     Raises :class:`scalekit.SpecError` naming the file and the field when it is not a valid spec.
     """
-    return _load_spec_file(resolve_spec(spec))
+    return load_named(spec)
 
 
 def _as_spec(spec: SpecLike) -> Spec:

@@ -30,3 +30,17 @@ def resolve_spec(name: str | os.PathLike) -> str:
     stem = s[:-5] if s.endswith(".yaml") else s
     candidate = specs_dir() / f"{stem}.yaml"
     return str(candidate) if candidate.is_file() else s
+
+
+def load_named(name: str | os.PathLike):
+    """Load a spec by path or bundled name; a missing file's error lists the bundled names."""
+    from .spec import SpecError, load_spec
+
+    try:
+        return load_spec(resolve_spec(name))
+    except SpecError as e:
+        s = os.fspath(name)
+        if e.reason == "no such file" and "/" not in s and os.sep not in s:
+            names = ", ".join(p.stem for p in bundled_specs())
+            raise SpecError(f"no such file, and not a bundled spec ({names})", file=e.file) from None
+        raise

@@ -21,10 +21,9 @@ from rich.table import Table
 
 from . import report
 from .analysis import ModelRecord, analyze
-from .bundled import resolve_spec
+from .bundled import load_named
 from .errors import ScalekitError
 from .scaling import scale_spec
-from .spec import load_spec
 
 COUNT_METRICS = ("params", "macs", "acts")
 LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
@@ -107,7 +106,7 @@ def spec_records(specs: Sequence[str], counter: str = "analytic",
     flags = {k: v for k, v in (scaling or {}).items() if v is not None}
     out = []
     for s in specs:
-        spec = load_spec(resolve_spec(s))
+        spec = load_named(s)
         if flags:
             scaled, coef = scale_spec(spec, **flags)
             out.append(analyze(scaled, counter=counter, coefficients=coef, mode="scaled",

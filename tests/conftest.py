@@ -35,3 +35,28 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None,
     return subprocess.run([sys.executable, "-c", "from scalekit.cli import main; main()", *args],
                           capture_output=True, text=True, env=e, input=input, cwd=cwd or ROOT,
                           timeout=300)
+
+
+def assert_no_torch(*commands: list[str]) -> None:
+    """Run each command line through the CLI in one fresh interpreter; every one must succeed,
+    and torch must never have been imported."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
+            f"for args in {list(commands)!r}:\n"
+            "    r = CliRunner().invoke(cli, args)\n"
+            "    assert r.exit_code == 0, (args, r.output)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: the machine is small and shared, and two OpenMP threads beside
+    another process can make forwards ten times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -30,13 +30,7 @@ API = ("load_spec", "scale", "count", "build_model", "measure_latency")
 FAST = dict(warmup=1, min_runs=2, max_runs=3, budget_s=0.2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the machine is small and shared (see tests/test_latency.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import os
-
-import pytest
 from click.testing import CliRunner
 
 from scalekit.cli import cli
 
-from .conftest import SPEC_NAMES, run_cli, spec_path
+from .conftest import SPEC_NAMES, assert_no_torch, run_cli, spec_path
 
 COMMANDS = [c for c in cli.commands]
 
@@ -81,19 +78,10 @@ def test_info_other_counters(counter, published):
 
 
 def test_count_only_commands_import_no_torch():
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
-            "for args in (['list'], ['info', 'efficientnet_b0', '--no-latency'],"
-            " ['scale', 'resnet50', '--phi', '2', '--no-latency'], ['compare', '--no-latency'],"
-            " ['compare', '--table', '2', '--no-latency'],"
-            " ['info', 'resnet50', '--no-latency', '--format', 'json']):\n"
-            "    r = CliRunner().invoke(cli, args)\n"
-            "    assert r.exit_code == 0, r.output\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    assert_no_torch(["list"], ["info", "efficientnet_b0", "--no-latency"],
+                    ["scale", "resnet50", "--phi", "2", "--no-latency"], ["compare", "--no-latency"],
+                    ["compare", "--table", "2", "--no-latency"],
+                    ["info", "resnet50", "--no-latency", "--format", "json"])
 
 
 @pytest.mark.parametrize("content,words", [

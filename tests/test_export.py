@@ -29,13 +29,7 @@ needs_onnx = pytest.mark.skipif(
                                "(pip install 'scalekit[onnx]')")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: the machine is small and shared (see tests/test_latency.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(*args: str):

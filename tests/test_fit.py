@@ -9,8 +9,6 @@ within the budget. The compared rows are checked against the paper's Tables 3 an
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal, localcontext
 
 import pytest
@@ -25,7 +23,7 @@ from scalekit.scaling import scale
 from scalekit.spec import load_spec
 from scalekit.strategies import dial
 
-from .conftest import run_cli, spec_path
+from .conftest import assert_no_torch, run_cli, spec_path
 
 BASELINES = ("efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "resnet50")  # the paper's
 MODES = ("compound", "width", "depth", "resolution")
@@ -213,16 +211,9 @@ def test_fit_json_is_a_check_baseline(tmp_path):
 
 
 def test_fit_and_match_import_no_torch():
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
-            "for args in (['fit', 'resnet50', '--target-macs', '8G'],"
-            " ['compare', '--table', '7', '--match', 'macs', '--no-latency'], ['scale', 'resnet50', "
-            "'--strategy', 'dWr', '--factor', '2', '--no-latency']):\n"
-            "    r = CliRunner().invoke(cli, args)\n"
-            "    assert r.exit_code == 0, r.output\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    assert_no_torch(["fit", "resnet50", "--target-macs", "8G"],
+                    ["compare", "--table", "7", "--match", "macs", "--no-latency"],
+                    ["scale", "resnet50", "--strategy", "dWr", "--factor", "2", "--no-latency"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,14 +27,7 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 FAST = dict(warmup=1, min_runs=3, max_runs=5, budget_s=0.2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a small shared machine, OpenMP threads competing with other
-    processes for cores slow every forward down by an order of magnitude."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

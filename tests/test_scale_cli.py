@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from scalekit.cli import cli
 from scalekit.spec import load_spec
 
-from .conftest import run_cli, spec_path
+from .conftest import run_cli
 
 
 def invoke(*args):

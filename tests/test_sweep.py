@@ -4,8 +4,6 @@ and torch's own counters, the PNG and the text plot."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +13,7 @@ from scalekit.plot import text_plot
 from scalekit.spec import load_spec
 from scalekit.sweep import FIGURE3_VALUES, default_values, sweep
 
-from .conftest import run_cli, spec_path
+from .conftest import assert_no_torch, run_cli, spec_path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -151,16 +149,9 @@ def test_sweep_bad_coefficient_one_line():
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
 
 
-def test_count_only_sweep_imports_no_torch(tmp_path):
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
-            "for args in (['sweep', 'resnet50'], ['sweep', 'mobilenet_v2', '--mode', "
-            "'compound,dWr', '--format', 'csv']):\n"
-            "    r = CliRunner().invoke(cli, args)\n"
-            "    assert r.exit_code == 0, r.output\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+def test_count_only_sweep_imports_no_torch():
+    assert_no_torch(["sweep", "resnet50"],
+                    ["sweep", "mobilenet_v2", "--mode", "compound,dWr", "--format", "csv"])
 
 
 def test_sweep_latency_on_a_tiny_model(tmp_path):

@@ -8,11 +8,11 @@ import click
 
 from .. import report
 from ..analysis import ModelRecord, analyze
-from ..bundled import resolve_spec
+from ..bundled import load_named
 from ..cliutil import (Budget, check_output_path, command_line, emit, format_options,
                        handle_errors)
 from ..fit import SIG_DIGITS, Candidate, FitResult, amount, fit as fit_budget
-from ..spec import Spec, load_spec
+from ..spec import Spec
 from ..strategies import DIAL_MODES, dial, get_strategy
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
@@ -93,7 +93,7 @@ def fit(spec: str, target_macs: float | None, target_params: float | None,
         raise click.UsageError("give exactly one of --target-macs, --target-params, "
                                "--target-acts, --target-latency")
     (metric, target), = given.items()
-    base = load_spec(resolve_spec(spec))
+    base = load_named(spec)
 
     def progress(msg: str) -> None:
         click.echo(f"scalekit: {msg}", err=True)

@@ -6,7 +6,7 @@ import click
 
 from .. import report
 from ..analysis import analyze
-from ..bundled import bundled_specs, resolve_spec
+from ..bundled import bundled_specs, load_named
 from ..cliutil import (check_output_path, command_line, counter_option, emit, force_option,
                        format_options, handle_errors, latency_options, measure, pop_timing)
 from ..crosscheck import THOP_NOTE
@@ -64,7 +64,7 @@ def info(spec: str, counter: str, force: bool, fmt: str, output: str | None, **k
     """
     check_output_path(output)
     timing = pop_timing(kwargs, force=force)
-    s = load_spec(resolve_spec(spec))
+    s = load_named(spec)
     rec = analyze(s, counter=counter, force=force)
     extra: dict = {}
     if timing is not None:

@@ -8,13 +8,13 @@ import click
 
 from .. import report
 from ..analysis import analyze
-from ..bundled import resolve_spec
+from ..bundled import load_named
 from ..cliutil import (check_output_path, command_line, counter_option, emit, format_options,
                        handle_errors, latency_options, measure, pop_scaling, pop_timing,
                        scaling_options)
 from ..errors import ScalekitError, ScalingError
 from ..scaling import Coefficients, scale as scale_by, scale_spec
-from ..spec import Spec, load_spec, spec_to_yaml
+from ..spec import Spec, spec_to_yaml
 from ..strategies import STRATEGY_NAMES, get_strategy, strategy_coefficients
 
 
@@ -68,7 +68,7 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
     check_output_path(out)
     if out and os.path.exists(out) and not force:
         raise ScalekitError(f"{out}: exists; use --force to overwrite it")
-    base = load_spec(resolve_spec(spec))
+    base = load_named(spec)
     flags = pop_scaling(kwargs)
     if strategy is not None or factor is not None:
         scaled, coef = _by_strategy(base, strategy, factor, flags)

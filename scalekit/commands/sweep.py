@@ -9,12 +9,11 @@ from rich.text import Text
 
 from .. import plot, report
 from ..analysis import analyze
-from ..bundled import resolve_spec
+from ..bundled import load_named
 from ..cliutil import (FloatList, check_output_path, command_line, counter_option, emit,
                        force_option, format_options, handle_errors, latency_options, measure,
                        parse_modes, pop_timing)
 from ..errors import ScalekitError
-from ..spec import load_spec
 from ..strategies import DIAL_MODES
 from ..sweep import DEFAULT_MODES, sweep as run_sweep
 
@@ -62,7 +61,7 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     timing = pop_timing(kwargs, force=force)
     if y == "latency" and timing is None:
         raise click.UsageError("--y latency needs --latency (latency is measured, not counted)")
-    base = load_spec(resolve_spec(spec))
+    base = load_named(spec)
     points = run_sweep(base, modes, values, counter=counter)
     if not points:
         raise ScalekitError("nothing to sweep: no values")
