@@ -244,7 +244,7 @@ def info_table(r: ModelRecord) -> Table:
                        "paper's FLOPS); FLOPs = 2 x MACs; acts = conv/linear/max-pool output "
                        "elements (pycls).")
     for col, just in (("stage", "left"), ("block", "left"), ("k", "right"), ("s", "right"),
-                      ("exp", "right"), ("SE", "right"), ("in -> out", "right"), ("n", "right"),
+                      ("exp", "right"), ("SE ch", "right"), ("in -> out", "right"), ("n", "right"),
                       ("input", "right"), ("params", "right"), ("MACs", "right"), ("acts", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for s in r.stages:
