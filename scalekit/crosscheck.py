@@ -5,7 +5,8 @@
   Conv2d, Linear and MaxPool2d counted by forward hooks.
 - ``thop``: thop.profile on a real module. thop 0.1.1 also counts BatchNorm (2 ops per element),
   ReLU-family activations and pooling, and misses SiLU / Sigmoid / functional calls, so it reads a
-  few percent above the paper's convention; it reports no activations.
+  few percent above the paper's convention. It counts no activations, so this counter takes
+  them from the same forward hooks as ``torch``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from .guard import check_memory
 from .plan import NetworkPlan
 
 THOP_NOTE = ("thop 0.1.1 also counts BatchNorm and ReLU/pooling ops, misses SiLU, Sigmoid and "
-             "functional calls (SE multiply), and reports no activations: it reads a few percent "
-             "above the paper's conv+linear MAC convention.")
+             "functional calls (SE multiply): it reads a few percent above the paper's "
+             "conv+linear MAC convention. It counts no activations; acts here come from torch "
+             "forward hooks.")
 
 
 def _hooks(model, sink: dict):
@@ -76,14 +78,18 @@ def thop_count(plan: NetworkPlan, *, force: bool = False) -> NetworkCount:
     from .build import build_model
 
     model = build_model(plan).eval()
+    acts: dict[str, int] = {}
+    handles = _hooks(model, acts)  # thop counts no activations: torch's forward hooks do
     x = torch.randn(1, plan.in_channels, *plan.resolution)
-    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
-        macs, params = thop.profile(model, inputs=(x,), verbose=False)
-    stages = []
-    for st in plan.stages:
-        mod = model.stages.get_submodule(st.name)
-        stages.append(StageCount(st.name, Counts(int(mod.total_params.item()) if hasattr(mod, "total_params")
-                                                 else sum(p.numel() for p in mod.parameters()),
-                                                 int(mod.total_ops.item()) if hasattr(mod, "total_ops") else 0,
-                                                 0)))
-    return NetworkCount(Counts(int(params), int(macs), 0), tuple(stages))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+            macs, params, layers = thop.profile(model, inputs=(x,), verbose=False,
+                                                ret_layer_info=True)
+    finally:
+        for h in handles:
+            h.remove()
+    per_stage = layers["stages"][2]  # {stage name: (ops, params, children)}
+    stages = tuple(StageCount(st.name, Counts(int(per_stage[st.name][1]), int(per_stage[st.name][0]),
+                                              acts.get(st.name, 0)))
+                   for st in plan.stages)
+    return NetworkCount(Counts(int(params), int(macs), sum(acts.values())), stages)

@@ -342,7 +342,7 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
         c = r.coefficients
         t.add_row(r.base, r.mode or "", "" if c is None else f"{c.depth:.3g}",
                   "" if c is None else f"{c.width:.3g}", str(r.resolution),
-                  f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
+                  f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}", "" if pf is None else ref.get("paper_flops_b_text", f"{pf:g}"),
                   diff, f"{r.acts / 1e6:.2f}",
                   "" if ref.get("paper_top1") is None else f"{ref['paper_top1']:.1f}",
                   *latency_cells(r, lat_cols), " ".join(f"[{index[n]}]" for n in r.notes))
@@ -485,7 +485,7 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
         pf = ref.get("paper_flops_b")
         t.add_row(r.name, str(r.resolution), fmt_int(r.params), f"{ref.get('paper_params_m', ''):g}",
                   "" if ref.get("torchvision_params") is None else fmt_int(ref["torchvision_params"]),
-                  f"{r.macs / 1e9:.3f}", "" if pf is None else f"{pf:g}",
+                  f"{r.macs / 1e9:.3f}", "" if pf is None else ref.get("paper_flops_b_text", f"{pf:g}"),
                   "" if ref.get("torchvision_gmacs") is None else f"{ref['torchvision_gmacs']:.3f}",
                   "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%",
                   f"{ref.get('paper_top1', 0):.1f}", *latency_cells(r, lat_cols),

@@ -78,8 +78,15 @@ def test_counter_choice_in_analyze():
 
 def test_thop_reads_above_and_params_agree():
     plan = expand(load_spec(spec_path("mobilenet_v2")), 96)
-    th, a = thop_count(plan).total, count_plan(plan).total
+    thop_nc, a = thop_count(plan), count_plan(plan).total
+    th = thop_nc.total
     assert th.params == a.params
+    # per-stage figures are thop's own (not zeros) and add up to its total
+    assert sum(s.counts.macs for s in thop_nc.stages) == th.macs
+    assert all(s.counts.macs > 0 for s in thop_nc.stages)
+    # thop counts no activations: they come from torch's forward hooks, which agree with ours
+    _, _, acts, _ = independent_counts(plan)
+    assert th.acts == acts == a.acts
     # thop also counts BatchNorm and ReLU6 ops: above ours, by a few percent
     assert a.macs < th.macs < a.macs * 1.15
     assert not math.isnan(th.macs)
