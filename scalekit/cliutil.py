@@ -134,7 +134,7 @@ def pop_timing(kwargs: dict, *, force: bool = False) -> TimingOptions | None:
     return TimingOptions(force=force, **opts)
 
 
-def _finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+def finite_number(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is None:
         return None
     if not math.isfinite(value):
@@ -152,19 +152,19 @@ def scaling_options(f: Callable) -> Callable:
                           "Hand-rounded by the authors, not alpha**phi."),
         click.option("--size", type=click.IntRange(min=1), default=None, metavar="PX",
                      help="Input resolution in pixels (instead of --resolution)."),
-        click.option("--resolution", "-r", type=float, default=None, callback=_finite,
+        click.option("--resolution", "-r", type=float, default=None, callback=finite_number,
                      metavar="R", help="Resolution multiplier r (base resolution x r, rounded)."),
-        click.option("--depth", "-d", type=float, default=None, callback=_finite, metavar="D",
+        click.option("--depth", "-d", type=float, default=None, callback=finite_number, metavar="D",
                      help="Depth multiplier d (repeats per stage x d, rounded up)."),
-        click.option("--width", "-w", type=float, default=None, callback=_finite, metavar="W",
+        click.option("--width", "-w", type=float, default=None, callback=finite_number, metavar="W",
                      help="Width multiplier w (channels x w, rounded to the spec's divisor)."),
-        click.option("--gamma", type=float, default=None, callback=_finite,
+        click.option("--gamma", type=float, default=None, callback=finite_number,
                      help="Compound resolution base (default: the spec's, 1.15)."),
-        click.option("--beta", type=float, default=None, callback=_finite,
+        click.option("--beta", type=float, default=None, callback=finite_number,
                      help="Compound width base (default: the spec's, 1.1)."),
-        click.option("--alpha", type=float, default=None, callback=_finite,
+        click.option("--alpha", type=float, default=None, callback=finite_number,
                      help="Compound depth base (default: the spec's, 1.2)."),
-        click.option("--phi", type=float, default=None, callback=_finite,
+        click.option("--phi", type=float, default=None, callback=finite_number,
                      help="Compound coefficient: d = alpha^phi, w = beta^phi, r = gamma^phi. "
                           "May be fractional or negative (scaling down)."),
     ]
@@ -234,7 +234,7 @@ def render_text(renderables: Sequence[Any], width: int | None = None) -> str:
     buf = io.StringIO()
     Console(file=buf, width=width or pipe_width(renderables), no_color=True,
             color_system=None).print(*renderables)
-    return buf.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
 def check_output_path(path: str | None) -> None:
@@ -287,10 +287,10 @@ def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, comman
         text = report.to_markdown(records)
     else:
         renderables = table()
-        if output is None:
+        if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
             stdout_console(pipe_width(renderables)).print(*renderables)
             return
-        text = render_text(renderables)
+        text = render_text(renderables)  # a pipe or a file: plain text, no trailing padding
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

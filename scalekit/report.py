@@ -362,7 +362,7 @@ def _vs(value: float | None, target: float | None) -> str:
 
 def _dw(r: ModelRecord) -> tuple[str, str]:
     c = r.coefficients
-    return ("", "") if c is None else (f"{c.depth:.4g}", f"{c.width:.4g}")
+    return ("", "") if c is None else (f"{c.depth:.6g}", f"{c.width:.6g}")
 
 
 def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target: float,
@@ -371,12 +371,13 @@ def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target:
     the next realisable step up -- each with its distance from the target."""
     t = _table(title, caption)
     latency = any(r.latency for _, _, r in rows)
-    for col in ("", "coefficient", "d", "w", "px", "params (M)", "MACs (G)", "acts (M)",
+    for col in ("", "coefficient", "d", "w", "px", "blocks", "params (M)", "MACs (G)", "acts (M)",
                 *(["latency (ms)"] if latency else []), "vs target"):
         t.add_column(col, justify="left" if col in ("", "coefficient") else "right", no_wrap=True)
     for label, coef, r in rows:
         lat = [] if not latency else ["" if not r.latency else f"{r.latency['median_ms']:.2f}"]
-        t.add_row(label, coef, *_dw(r), str(r.resolution), f"{r.params / 1e6:.3f}",
+        blocks = sum(st.repeats for st in r.stages if st.name not in ("stem", "head"))
+        t.add_row(label, coef, *_dw(r), str(r.resolution), str(blocks), f"{r.params / 1e6:.3f}",
                   f"{r.macs / 1e9:.4f}", f"{r.acts / 1e6:.3f}", *lat,
                   _vs(_cost(r, metric), target))
     return t

@@ -205,7 +205,7 @@ def scaled_name(spec: Spec, coef: Coefficients, px: int) -> str:
         if stem and tail.lower() == "b0" and coef.preset.lower().startswith("b"):
             return f"{stem}-{coef.preset.upper()}"
         return f"{spec.name} ({coef.preset})"
-    return f"{spec.name} (d={coef.depth:.3g}, w={coef.width:.3g}, {px}px)"
+    return f"{spec.name} (d={coef.depth:.6g}, w={coef.width:.6g}, {px}px)"
 
 
 def scale_spec(spec: Spec, **flags) -> tuple[Spec, Coefficients]:

@@ -318,3 +318,17 @@ def test_check_imports_no_torch(resnet):
             "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_latency_fit_is_not_recomputed_without_a_latency_tolerance(tmp_path):
+    """A fit that searched a latency target can only be recomputed by measuring again, and noise
+    may move its answer: a counts-only check refuses it (exit 2) rather than fail at random."""
+    base = tmp_path / "fit.json"
+    assert invoke("fit", "mobilenet_v2", "--target-macs", "1G", "--format", "json",
+                  "--output", str(base)).exit_code == 0
+    doc = json.loads(base.read_text())
+    doc["query"]["params"].update(target_macs=None, target_latency=0.1)
+    base.write_text(json.dumps(doc))
+    r = run_cli("check", "--baseline", str(base))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "latency target" in r.stderr and "--latency-tolerance" in r.stderr

@@ -123,7 +123,7 @@ def test_cli_scaling_flags_batch_and_force(tmp_path):
     assert r.exit_code == 0, r.output
     px = math.floor(224 * 1.15 ** -2 + 0.5)  # gamma^phi x 224, rounded half up
     assert f"input 2x3x{px}x{px}" in r.stdout
-    assert "EfficientNet-B0 (d=0.694, w=0.826" in r.stdout  # alpha^-2, beta^-2
+    assert "EfficientNet-B0 (d=0.694444, w=0.826446" in r.stdout  # alpha^-2, beta^-2
     assert jit_load(path)(torch.randn(1, 3, px, px)).shape == (1, 1000)
     assert sorted(os.listdir(tmp_path)) == ["model.pt"]  # no temporary file left
 

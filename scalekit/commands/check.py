@@ -90,6 +90,10 @@ def rerun(ctx: click.Context, doc: dict[str, Any], source: str, *,
             raise chk.BaselineError(f"{source}: query parameter {k}: {e.message}") from None
     if "latency" in declared:  # queries from before latency was on by default lack it: counts
         kwargs["latency"] = timed and bool(kwargs.get("latency", False))
+    if name == "fit" and kwargs.get("target_latency") is not None and not timed:
+        raise chk.BaselineError(f"{source}: its `fit` searched a latency target, which only a new "
+                                "measurement can recompute (and noise may move the answer): give "
+                                "--latency-tolerance, or keep a fit with a MACs/params/acts target")
     collected: list[dict[str, Any]] = []
     ctx.meta[COLLECT] = collected
     try:

@@ -70,12 +70,20 @@ def compare(specs: tuple[str, ...], mode: str, tables: tuple[str, ...], match: s
     if 2 in chosen:
         groups.append((report.table2_table, cmp.table2(counter=counter)))
     rest = tuple(t for t in chosen if t not in (2, 4))
-    if specs and not rest:
+    if specs and not tables:
         rest = cmp.DEFAULT_TABLES  # SPEC... without --table: look the specs up in tables 3 and 7
+    if not rest:
+        ctx = click.get_current_context()
+        typed_mode = ctx.get_parameter_source("mode") == click.core.ParameterSource.COMMANDLINE
+        for flag, given in (("SPEC...", bool(specs)), ("--match", match is not None),
+                            ("--budget", budget is not None), ("--mode", typed_mode)):
+            if given:
+                raise click.UsageError(f"{flag} applies to the scaling tables 3 and 7 (and specs "
+                                       "outside the paper); tables 2 and 4 have fixed rows")
     if rest:
         matched = match is not None or budget is not None
         rows = cmp.compare(specs, modes, rest, counter, match=matched, budget=budget)
-        title = " and ".join(f"Table {t}" for t in rest) if rest else "scaling comparison"
+        title = " and ".join(f"Table {t}" for t in rest)
         if matched:
             target = f"{budget / 1e9:g} G MACs" if budget else "the compound row's MACs"
             heading = f"EfficientNet paper {title} at equal cost: every row solved to {target}"

@@ -9,9 +9,9 @@ import click
 from .. import report
 from ..analysis import analyze
 from ..bundled import load_named
-from ..cliutil import (check_output_path, command_line, counter_option, emit, format_options,
-                       handle_errors, latency_options, measure, pop_scaling, pop_timing,
-                       scaling_options)
+from ..cliutil import (check_output_path, command_line, counter_option, emit, finite_number,
+                       format_options, handle_errors, latency_options, measure, pop_scaling,
+                       pop_timing, scaling_options)
 from ..errors import ScalekitError, ScalingError
 from ..scaling import Coefficients, scale as scale_by, scale_spec
 from ..spec import Spec, spec_to_yaml
@@ -37,7 +37,7 @@ def _by_strategy(base: Spec, name: str | None, factor: float | None,
 @click.option("--strategy", default=None, metavar="NAME",
               help=f"Pick d, w, r by a strategy ({', '.join(STRATEGY_NAMES)}) and a FLOPs factor "
                    "(--factor): d = s^e_d, w = s^e_w, r = s^e_r with d*w^2*r^2 = s.")
-@click.option("--factor", type=float, default=None, metavar="S",
+@click.option("--factor", type=float, default=None, metavar="S", callback=finite_number,
               help="--strategy: the FLOPs factor (4 = about 4x the baseline's MACs).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the scaled network as a plain spec (no multipliers left to apply).")
