@@ -7,11 +7,12 @@ counter needs no torch; ``counter="torch"`` / ``"thop"`` import it lazily.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
+from .bundled import load_named
 from .counting import NetworkCount, count_plan
 from .plan import NetworkPlan, StagePlan, expand
-from .scaling import Coefficients
+from .scaling import Coefficients, scale_spec
 from .spec import Spec
 
 COUNTERS = ("analytic", "torch", "thop")
@@ -137,3 +138,20 @@ def analyze(spec: Spec, *, counter: str = "analytic", coefficients: Coefficients
         resolution=spec.resolution, params=nc.total.params, macs=nc.total.macs, acts=nc.total.acts,
         stages=stages, counter=counter, coefficients=coefficients, mode=mode, reference=reference,
         notes=notes, network=spec)
+
+
+def spec_records(specs: Sequence[str], counter: str = "analytic",
+                 scaling: dict[str, Any] | None = None) -> list[ModelRecord]:
+    """One record per SPEC, counted like ``scalekit info``; with scaling flags (``--phi``,
+    ``--width``, ``--preset``, ...) each spec is scaled first (mode ``scaled``)."""
+    flags = {k: v for k, v in (scaling or {}).items() if v is not None}
+    out = []
+    for s in specs:
+        spec = load_named(s)
+        if flags:
+            scaled, coef = scale_spec(spec, **flags)
+            out.append(analyze(scaled, counter=counter, coefficients=coef, mode="scaled",
+                               base=spec.name))
+        else:
+            out.append(analyze(spec, counter=counter))
+    return out

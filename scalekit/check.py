@@ -15,15 +15,12 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from rich.table import Table
 
 from . import report
-from .analysis import ModelRecord, analyze
-from .bundled import load_named
 from .errors import ScalekitError
-from .scaling import scale_spec
 
 COUNT_METRICS = ("params", "macs", "acts")
 LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
@@ -97,23 +94,6 @@ def has_latency(record: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # computing the models named on the command line
-
-
-def spec_records(specs: Sequence[str], counter: str = "analytic",
-                 scaling: dict[str, Any] | None = None) -> list[ModelRecord]:
-    """One record per SPEC, counted like ``scalekit info``; with scaling flags (``--phi``,
-    ``--width``, ``--preset``, ...) each spec is scaled first (mode ``scaled``)."""
-    flags = {k: v for k, v in (scaling or {}).items() if v is not None}
-    out = []
-    for s in specs:
-        spec = load_named(s)
-        if flags:
-            scaled, coef = scale_spec(spec, **flags)
-            out.append(analyze(scaled, counter=counter, coefficients=coef, mode="scaled",
-                               base=spec.name))
-        else:
-            out.append(analyze(spec, counter=counter))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +301,7 @@ def verdict(result: CheckResult, baseline: str) -> str:
 
 
 def changes_table(result: CheckResult, baseline: str) -> Table:
-    t = report._table(f"changes against {baseline}",
+    t = report.new_table(f"changes against {baseline}",
                       caption="delta = current - baseline. Update the baseline with "
                               "`scalekit check --update` when a change is intended.")
     rows = change_rows(result)

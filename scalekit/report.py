@@ -155,7 +155,7 @@ def fmt_g(n: float) -> str:
     return f"{n / 1e9:,.3f}"
 
 
-def _table(title: str | None = None, caption: str | None = None) -> Table:
+def new_table(title: str | None = None, caption: str | None = None) -> Table:
     return Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
                  title_justify="left", header_style="bold")
 
@@ -239,7 +239,7 @@ def latency_lines(r: ModelRecord) -> list[str]:
 
 
 def info_table(r: ModelRecord) -> Table:
-    t = _table(f"{r.name} at {r.resolution}x{r.resolution}",
+    t = new_table(f"{r.name} at {r.resolution}x{r.resolution}",
                caption=f"counter: {r.counter}. MACs = conv + linear multiply-accumulates (the "
                        "paper's FLOPS); FLOPs = 2 x MACs; acts = conv/linear/max-pool output "
                        "elements (pycls).")
@@ -271,7 +271,7 @@ def _arrow(a: Any, b: Any) -> str:
 
 def scale_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
     c = scaled.coefficients
-    t = _table(f"{base.name} -> {scaled.name}",
+    t = new_table(f"{base.name} -> {scaled.name}",
                caption=f"coefficients: {c.describe() if c else 'none'}. MACs = multiply-accumulates "
                        f"(paper's FLOPS). Ideal MAC growth d*w^2*r^2 = {ideal:.3f}x before rounding.")
     for col in ("stage", "block", "channels", "repeats", "input", "params", "MACs", "acts"):
@@ -284,7 +284,7 @@ def scale_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
 
 
 def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
-    t = _table("totals")
+    t = new_table("totals")
     for col in ("", "baseline", "scaled", "growth", "vs ideal"):
         t.add_column(col, justify="left" if col == "" else "right", no_wrap=True)
     t.add_row("resolution", f"{base.resolution}", f"{scaled.resolution}",
@@ -324,7 +324,7 @@ def footnotes(records: Iterable[ModelRecord]) -> tuple[dict[str, int], list[str]
 def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
-    t = _table(title, caption="\n".join([caption] + notes))
+    t = new_table(title, caption="\n".join([caption] + notes))
     for col, just in (("model", "left"), ("mode", "left"), ("d", "right"), ("w", "right"),
                       ("px", "right"), ("params (M)", "right"), ("MACs (G)", "right"),
                       ("paper FLOPS (B)", "right"), ("diff", "right"), ("acts (M)", "right"),
@@ -369,7 +369,7 @@ def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target:
               title: str, caption: str) -> Table:
     """``scalekit fit``: (label, coefficient, record) rows -- the baseline, the network found and
     the next realisable step up -- each with its distance from the target."""
-    t = _table(title, caption)
+    t = new_table(title, caption)
     latency = any(r.latency for _, _, r in rows)
     for col in ("", "coefficient", "d", "w", "px", "blocks", "params (M)", "MACs (G)", "acts (M)",
                 *(["latency (ms)"] if latency else []), "vs target"):
@@ -387,7 +387,7 @@ def sweep_table(rows: Sequence[tuple[str, ModelRecord]], base: ModelRecord, titl
                 caption: str) -> Table:
     """``scalekit sweep``: one row per (coefficient label, record), a section per mode, with the
     growth of MACs and activations over ``base`` side by side."""
-    t = _table(title, caption)
+    t = new_table(title, caption)
     lat_cols = latency_columns([r for _, r in rows])
     for col in ("mode", "coefficient", "d", "w", "px", "params (M)", "MACs (G)", "acts (M)",
                 "MACs x", "acts x", *lat_cols):
@@ -409,7 +409,7 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     and its distance from the common target."""
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
-    t = _table(title, caption="\n".join([caption] + notes))
+    t = new_table(title, caption="\n".join([caption] + notes))
     for col in ("model", "mode", "paper's coefficient", "solved", "d", "w", "px", "params (M)",
                 "MACs (G)", "vs target", "acts (M)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
@@ -472,7 +472,7 @@ def write_atomic(path: str, text: str) -> None:
 def table2_table(records: Sequence[ModelRecord]) -> Table:
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
-    t = _table("EfficientNet paper Table 2: the EfficientNet family (official presets)",
+    t = new_table("EfficientNet paper Table 2: the EfficientNet family (official presets)",
                caption="\n".join(["params and MACs counted exactly by scalekit at each model's "
                                   "official resolution; paper and torchvision columns are their "
                                   "REPORTED figures; top-1 is the paper's, not measured here."]
@@ -516,7 +516,7 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
             f"{records[0].macs / r.macs:.1f}x fewer MACs: it reaches {lat['gflops_per_s']:.1f} "
             f"GFLOP/s to {records[0].name}'s {base['gflops_per_s']:.1f} (depthwise convs and "
             "squeeze-excitation do little arithmetic per byte moved).")
-    t = _table("EfficientNet paper Table 4: inference latency", caption="\n".join(lines))
+    t = new_table("EfficientNet paper Table 4: inference latency", caption="\n".join(lines))
     cols = ["model", "px", "params (M)", "MACs (G)", "paper top-1 % (reported)",
             "paper latency (s)", "paper speedup", "latency ms ± IQR", "GFLOP/s (% peak)",
             "speedup"]
@@ -539,7 +539,7 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
 
 def bench_table(records: Sequence[ModelRecord]) -> Table:
     """``scalekit bench``: the full statistics of each model's latency, a row per variant."""
-    t = _table("latency on this CPU",
+    t = new_table("latency on this CPU",
                caption="median, mean, IQR (p25-p75), min and max of per-forward wall-clock "
                        "times; images/s = batch / median; GFLOP/s = 2 x MACs x batch / median, "
                        "and its share of the fp32 matmul peak. speedup = eager / optimised.")

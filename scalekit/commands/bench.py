@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import report
-from ..check import spec_records
+from ..analysis import spec_records
 from ..cliutil import (check_output_path, command_line, emit, force_option, format_options,
                        handle_errors, latency_options, measure, pop_scaling, pop_timing,
                        scaling_options)

@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from .. import check as chk
 from .. import report
-from ..analysis import COUNTERS
+from ..analysis import COUNTERS, spec_records
 from ..cliutil import (COLLECT, SCALING_KEYS, check_output_path, command_line, counter_option,
                        handle_errors, pop_scaling, render_text, scaling_options, stdout_console,
                        warn)
@@ -45,7 +45,7 @@ def spec_query(specs: tuple[str, ...], counter: str, scaling: dict[str, Any]) ->
 
 def spec_document(specs: tuple[str, ...], counter: str, scaling: dict[str, Any],
                   command: str) -> dict[str, Any]:
-    records = chk.spec_records(specs, counter, scaling)
+    records = spec_records(specs, counter, scaling)
     return report.document(records, command, {"query": spec_query(specs, counter, scaling)})
 
 

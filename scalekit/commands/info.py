@@ -35,7 +35,7 @@ def list_specs(fmt: str, output: str | None) -> None:
         rows.append((path.stem, spec, rec))
 
     def table():
-        t = report._table("bundled specs", caption="MACs = multiply-accumulates (the paper's FLOPS) "
+        t = report.new_table("bundled specs", caption="MACs = multiply-accumulates (the paper's FLOPS) "
                                                    "at the spec's resolution.")
         for col in ("spec", "name", "px", "blocks", "params (M)", "MACs (G)", "description"):
             t.add_column(col, justify="right" if col in ("px", "blocks", "params (M)", "MACs (G)")
