@@ -321,6 +321,16 @@ def footnotes(records: Iterable[ModelRecord]) -> tuple[dict[str, int], list[str]
     return index, [f"[{i}] {n}" for n, i in index.items()]
 
 
+def by_base(t: Table, records: Iterable[ModelRecord]) -> Iterator[ModelRecord]:
+    """Yield ``records``, starting a new section of ``t`` whenever the baseline changes."""
+    last = None
+    for r in records:
+        if last is not None and r.base != last:
+            t.add_section()
+        last = r.base
+        yield r
+
+
 def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
@@ -331,11 +341,7 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                       ("paper top-1 % (reported)", "right"),
                       *((c, "right") for c in lat_cols), ("note", "left")):
         t.add_column(col, justify=just, no_wrap=True)
-    last_base = None
-    for r in records:
-        if last_base is not None and r.base != last_base:
-            t.add_section()
-        last_base = r.base
+    for r in by_base(t, records):
         ref = r.reference or {}
         pf = ref.get("paper_flops_b")
         diff = "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%"
@@ -414,11 +420,7 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                 "MACs (G)", "vs target", "acts (M)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
                      no_wrap=True)
-    last_base = None
-    for r in records:
-        if last_base is not None and r.base != last_base:
-            t.add_section()
-        last_base = r.base
+    for r in by_base(t, records):
         ref = r.reference or {}
         t.add_row(r.base, r.mode or "", ref.get("paper_coefficient", ""),
                   ref.get("solved_coefficient", ""), *_dw(r), str(r.resolution),
