@@ -37,13 +37,14 @@ def run_cli(*args: str, env: dict | None = None, input: str | None = None,
                           timeout=300)
 
 
-def assert_no_torch(*commands: list[str]) -> None:
-    """Run each command line through the CLI in one fresh interpreter; every one must succeed,
-    and torch must never have been imported."""
+def assert_no_torch(*commands: list[str], expect: str = "") -> None:
+    """Run each command line through the CLI in one fresh interpreter; every one must succeed
+    (printing ``expect``, if given), and torch must never have been imported."""
     code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
             f"for args in {list(commands)!r}:\n"
             "    r = CliRunner().invoke(cli, args)\n"
             "    assert r.exit_code == 0, (args, r.output)\n"
+            f"    assert {expect!r} in r.output, (args, r.output)\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +13,7 @@ from click.testing import CliRunner
 from scalekit import check as chk
 from scalekit.cli import cli
 
-from .conftest import ROOT, run_cli, spec_path
+from .conftest import assert_no_torch, run_cli, spec_path
 
 # One more bottleneck in ResNet-50's stage3 (1024 -> 256 -> 1024 channels at 14x14, identity
 # shortcut), counted by hand: three convs, three BatchNorms (gamma, beta).
@@ -312,12 +310,7 @@ def test_duplicate_names_are_matched_in_order():
 
 def test_check_imports_no_torch(resnet):
     _, baseline = resnet
-    code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
-            f"r = CliRunner().invoke(cli, ['check', '-b', {str(baseline)!r}])\n"
-            "assert r.exit_code == 0, r.output\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert out.stdout.strip() == "ok", out.stderr
+    assert_no_torch(["check", "-b", str(baseline)])
 
 
 def test_a_latency_fit_is_not_recomputed_without_a_latency_tolerance(tmp_path):
