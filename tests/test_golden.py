@@ -54,8 +54,9 @@ def test_torchvision_metadata(published):
         assert round(c.macs / 1e9, 3) == pytest.approx(ref["gmacs"], abs=1e-3)
 
 
-def test_reference_copy_matches_shared():
-    shared = ROOT.parent / "shared" / "reference" / "published.yaml"
+@pytest.mark.parametrize("name", ["published.yaml", "torch_state_dict_layouts.json"])
+def test_reference_copy_matches_shared(name):
+    shared = ROOT.parent / "shared" / "reference" / name
     if not shared.exists():
-        pytest.skip("../shared/reference/published.yaml not beside this checkout")
-    assert shared.read_bytes() == (ROOT / "tests" / "data" / "published.yaml").read_bytes()
+        pytest.skip(f"../shared/reference/{name} not beside this checkout")
+    assert shared.read_bytes() == (ROOT / "tests" / "data" / name).read_bytes()
