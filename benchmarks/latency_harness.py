@@ -1,5 +1,5 @@
 """Cross-check scalekit's latency harness against a plain timing loop, twice, and time the
-inference-optimised variant (scalekit.optimize) against eager.
+inference-optimised variant (scalekit.latency.optimize) against eager.
 
 For each model at 224 px, batch 1, one thread: the harness (``measure_latency`` with its defaults)
 and an independent loop (own warm-up, a fixed number of ``time.perf_counter`` runs under
@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere, without installi
 
 from scalekit.build import build_model  # noqa: E402
 from scalekit.counting import count_plan  # noqa: E402
-from scalekit.latency import Latency, machine_info, measure_latency, peak_gflops  # noqa: E402
-from scalekit.optimize import optimize_for_inference  # noqa: E402
+from scalekit.latency.harness import Latency, measure_latency  # noqa: E402
+from scalekit.latency.machine import machine_info, peak_gflops  # noqa: E402
+from scalekit.latency.optimize import optimize_for_inference  # noqa: E402
 from scalekit.plan import expand  # noqa: E402
 from scalekit.spec import load_spec  # noqa: E402
 
@@ -162,7 +163,7 @@ def report(results: list[ModelResult], peak: float, info: dict, load: tuple[floa
         "",
         "## Method",
         "",
-        f"- **harness**: `scalekit.latency.measure_latency` with its defaults ({d['warmup']} "
+        f"- **harness**: `scalekit.latency.harness.measure_latency` with its defaults ({d['warmup']} "
         f"warm-up runs, then timed runs until the relative IQR is <= {100 * d['target_rel_spread']:g} % "
         f"after at least {d['min_runs']} runs, or {d['budget_s']:g} s in all, or {d['max_runs']} "
         "runs); `torch.inference_mode`, `perf_counter_ns` per forward, garbage collector paused, "
@@ -170,7 +171,7 @@ def report(results: list[ModelResult], peak: float, info: dict, load: tuple[floa
         f"- **plain**: an independent loop, {PLAIN_WARMUP} warm-up runs then {PLAIN_RUNS} forwards "
         "timed with `time.perf_counter` under `torch.no_grad`, median.",
         "- Repetition 1 runs harness then plain for each model; repetition 2 runs plain then "
-        "harness. The optimised model (`scalekit.optimize.optimize_for_inference`) is timed with "
+        "harness. The optimised model (`scalekit.latency.optimize.optimize_for_inference`) is timed with "
         "the harness right after, in both repetitions.",
         "- Load during each measurement: *CPU share* = this process's CPU time / wall time "
         "(below ~0.95 it lost its core for a while); *other busy cores* = CPU time everything "

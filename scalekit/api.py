@@ -25,7 +25,7 @@ from .spec import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-    from .latency import Latency
+    from .latency.harness import Latency
 
 SpecLike = Union[Spec, str, os.PathLike]
 """A :class:`Spec`, a path to a YAML spec, or the name of a bundled spec."""
@@ -114,7 +114,7 @@ def measure_latency(model_or_spec: nn.Module | SpecLike,
     documents the method. Returns a
     :class:`scalekit.latency.Latency` (``median_ms``, ``iqr_ms``, ``throughput``, ...).
     """
-    from .latency import measure_latency as _measure
+    from .latency.harness import measure_latency as _measure
 
     if isinstance(model_or_spec, (Spec, str, os.PathLike)):
         spec = _as_spec(model_or_spec)

@@ -1,4 +1,5 @@
-"""Plan -> torch.nn.Module. The constructor never branches on block type: blocks.MODULES does."""
+"""Plan -> torch.nn.Module. Each block's class is the one its kind names (scalekit.modules); the
+constructor never branches on a kind."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ import math
 import torch
 from torch import nn
 
-from .blocks import MODULES, Bottleneck, MBConv
+from . import modules
+from .blocks import BlockPlan, kind
 from .plan import NetworkPlan, expand
 from .spec import Spec
+
+
+def block_module(b: BlockPlan) -> nn.Module:
+    """The torch module of one block: its kind's class, built from the block's plan."""
+    return getattr(modules, kind(b.kind).module)(b)
 
 
 class Network(nn.Module):
@@ -21,7 +28,7 @@ class Network(nn.Module):
         self.resolution = plan.resolution
         self.stages = nn.Sequential()
         for st in plan.stages:
-            self.stages.add_module(st.name, nn.Sequential(*(MODULES[b.kind](b) for b in st.blocks)))
+            self.stages.add_module(st.name, nn.Sequential(*map(block_module, st.blocks)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(x)
@@ -45,10 +52,8 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
             nn.init.zeros_(m.bias)
     if zero_init_residual:
         for m in model.modules():
-            if isinstance(m, Bottleneck):
-                nn.init.zeros_(m.conv3[1].weight)
-            elif isinstance(m, MBConv) and m.residual:
-                nn.init.zeros_(m.block[-1][1].weight)
+            if hasattr(m, "zero_init_residual"):
+                m.zero_init_residual()
 
 
 def build_model(spec_or_plan: Spec | NetworkPlan, *, zero_init_residual: bool = False,

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from .counting import Counts, NetworkCount, StageCount
-from .guard import check_memory
+from .memory import check_memory
 from .plan import NetworkPlan
 
 THOP_NOTE = ("thop 0.1.1 also counts BatchNorm and ReLU/pooling ops, misses SiLU, Sigmoid and "
@@ -64,10 +64,12 @@ def torch_count(plan: NetworkPlan, batch: int = 1) -> NetworkCount:
     return NetworkCount(total, tuple(stages))
 
 
-def thop_count(plan: NetworkPlan, *, force: bool = False) -> NetworkCount:
+def thop_count(plan: NetworkPlan, *, force: bool = False,
+               counts: NetworkCount | None = None) -> NetworkCount:
     """thop.profile on a real module at batch 1 (slow at large resolutions: a real forward).
-    Refuses a model that would not fit in memory unless ``force`` (see guard.check_memory)."""
-    check_memory(plan, force=force)
+    Refuses a model that would not fit in memory unless ``force`` (see memory.check_memory;
+    ``counts``: the plan's analytic counts, if known)."""
+    check_memory(plan, force=force, counts=counts)
 
     import contextlib
     import io

@@ -34,3 +34,8 @@ class SpecError(ScalekitError):
 
 class ScalingError(ScalekitError):
     """Coefficients or flags that cannot produce a network (non-finite, <= 0, conflicting)."""
+
+
+class BaselineError(ScalekitError):
+    """The baseline file cannot be used: missing, not JSON, or not a scalekit document
+    (``scalekit check`` exits 2: the check itself could not be made)."""

@@ -2,7 +2,8 @@
 
 The rounding rules are data in each spec (``scaling:``); the functions here only apply them:
 
-- channels: ``max(min, int(c*w + d/2) // d * d)``, plus d if that fell below ``round_limit`` of c*w
+- channels (each stage's kind says which of its fields width scales: ``out``, a bottleneck's
+  ``mid``): ``max(min, int(c*w + d/2) // d * d)``, plus d if that fell below ``round_limit`` of c*w
   (TF round_filters, Keras, torchvision _make_divisible, timm), or ``floor`` for TF-slim/Keras
   MobileNetV1's ``max(int(c*w), min)``.
 - depth: ``ceil(repeats * d)`` per stage (TF round_repeats, torchvision adjust_depth), or ``round``.
@@ -17,9 +18,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from .blocks import StageSpec, kind
 from .errors import ScalingError, SpecError
 from .spec import (MAX_BLOCKS, MAX_RESOLUTION, Compound, HeadSpec, Origin, ScalingRules, Spec,
-                   StageSpec, StemSpec, check_network, short_repr)
+                   StemSpec, check_network, short_repr)
 
 MODES = ("baseline", "depth", "width", "resolution", "compound")
 # Any multiplier (or alpha**phi) past this is a typo; below it every scaled count stays an exact
@@ -164,10 +166,8 @@ def scale(spec: Spec, coef: Coefficients) -> Spec:
     stem = dataclasses.replace(
         spec.stem, out=round_channels(spec.stem.out, w, rules) if rules.stem == "width" else spec.stem.out)
     stages = tuple(
-        dataclasses.replace(
-            st, out=round_channels(st.out, w, rules),
-            mid=round_channels(st.mid, w, rules) if st.mid else 0,
-            repeats=round_depth(st.repeats, d, rules))
+        dataclasses.replace(st, repeats=round_depth(st.repeats, d, rules),
+                            **kind(st.block).scale_width(st, lambda c: round_channels(c, w, rules)))
         for st in spec.stages)
     n_blocks = sum(s.repeats for s in stages)
     if n_blocks > MAX_BLOCKS:

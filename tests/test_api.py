@@ -21,8 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import scalekit
 from scalekit import (Counts, ScalekitError, ScalingError, Spec, SpecError, build_model, count,
                       load_spec, measure_latency, scale)
-from scalekit.blocks import Bottleneck, Classifier, MBConv, StochasticDepth
-from scalekit.latency import Latency
+from scalekit.modules import Bottleneck, Classifier, MBConv, StochasticDepth
+from scalekit.latency.harness import Latency
 
 from .conftest import ROOT, spec_path
 

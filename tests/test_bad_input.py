@@ -133,7 +133,7 @@ CASES = [
     ("out-in-missing-dir", ["scale", "resnet50", "--width", "2", "--out", "{tmp}/nodir/b.yaml"], 1,
      ["{tmp}/nodir/b.yaml", "does not exist"]),
     ("out-exists", ["scale", "resnet50", "--width", "2", "--out", "{tmp}/keep.yaml"], 1,
-     ["{tmp}/keep.yaml", "--force"]),
+     ["{tmp}/keep.yaml", "--overwrite"]),
     ("output-in-missing-dir", ["info", "resnet50", "--output", "{tmp}/nodir/r.json"], 1,
      ["{tmp}/nodir/r.json", "does not exist"]),
     ("output-is-directory", ["info", "resnet50", "--output", "{tmp}/adir"], 2,

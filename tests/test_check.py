@@ -10,7 +10,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from scalekit import check as chk
+from scalekit.studies import regression as chk
 from scalekit.cli import cli
 
 from .conftest import assert_no_torch, run_cli, spec_path

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from scalekit.analysis import analyze
+from scalekit.records import make_record as analyze
 from scalekit.build import build_model
 from scalekit.counting import count_plan
 from scalekit.crosscheck import thop_count, torch_count

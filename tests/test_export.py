@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from scalekit import build_model, scale
-from scalekit import export as exporting
+from scalekit import exporters as exporting
 from scalekit.cli import cli
 from scalekit.errors import ScalekitError
 
@@ -111,15 +111,17 @@ def test_cli_export_counts_match_torchvision(tmp_path, published):
     assert loaded(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
 
 
-def test_cli_scaling_flags_batch_and_force(tmp_path):
+def test_cli_scaling_flags_batch_and_overwrite(tmp_path):
     path = tmp_path / "model.pt"
     path.write_text("precious")
     args = ["export", "efficientnet_b0", "--phi", "-2", "--batch", "2", "--to", str(path)]
     r = invoke(*args)
     assert r.exit_code == 1
-    assert r.stderr.strip() == f"Error: {path}: exists; use --force to overwrite it"
+    assert r.stderr.strip() == f"Error: {path}: exists; use --overwrite to replace it"
     assert path.read_text() == "precious"
-    r = invoke(*args, "--force")
+    r = invoke(*args, "--force")  # the memory guard only
+    assert r.exit_code == 1 and "--overwrite" in r.stderr and path.read_text() == "precious"
+    r = invoke(*args, "--overwrite")
     assert r.exit_code == 0, r.output
     px = math.floor(224 * 1.15 ** -2 + 0.5)  # gamma^phi x 224, rounded half up
     assert f"input 2x3x{px}x{px}" in r.stdout
@@ -152,7 +154,7 @@ def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
     def differs(*args, **kwargs):
         raise ValueError("outputs differ by up to 1 (output scale 1)")
 
-    monkeypatch.setattr("scalekit.optimize.check_outputs", differs)
+    monkeypatch.setattr("scalekit.equivalence.check_outputs", differs)
     path = tmp_path / "model.pt"
     with pytest.raises(ScalekitError, match="does not match the eager model.*nothing written"):
         exporting.export_torchscript(trained_a_little("resnet50"), path,

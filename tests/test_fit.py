@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from scalekit.cli import cli
 from scalekit.counting import count_plan
 from scalekit.errors import ScalingError
-from scalekit.fit import (SIG_DIGITS, fit, network_key, parse_count, parse_duration_ms)
+from scalekit.records import network_key
+from scalekit.studies.budget import SIG_DIGITS, fit, parse_count, parse_duration_ms
 from scalekit.plan import expand
 from scalekit.scaling import scale
 from scalekit.spec import load_spec
@@ -234,10 +235,11 @@ def test_fit_latency_on_a_tiny_model(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
     spec = load_spec(str(path))
-    from scalekit.timing import measure_spec
+    from scalekit.latency.networks import latency_cost, measure_spec
 
     target = 8 * measure_spec(spec, budget_s=0.05)["median_ms"]  # generous against noise
-    res = fit(spec, "resolution", "latency", target, measure_budget_s=0.05, max_measurements=8)
+    res = fit(spec, "resolution", "latency", target, cost=latency_cost(1, 0.05),
+              max_measurements=8)
     assert res.measured and res.best.latency and res.above.latency
     assert res.best.cost == res.best.latency["median_ms"] <= target
     assert res.above.cost == res.above.latency["median_ms"] > target

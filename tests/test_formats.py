@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from scalekit import report
+from scalekit import files
+from scalekit.report import document as report
 from scalekit.cli import cli, main
 
 from .conftest import ROOT, run_cli
@@ -157,7 +158,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(type(exc)):
-        report.write_atomic(str(target), "new contents that must never be seen half-written\n")
+        files.write_atomic(str(target), "new contents that must never be seen half-written\n")
     assert target.read_text() == "old contents\n"
     assert _leftovers(tmp_path) == []
 

@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 
 from scalekit.counting import count_plan
 from scalekit.errors import ScalekitError
-from scalekit.guard import estimate_memory
+from scalekit.blocks import KINDS
+from scalekit.memory import estimate_memory
 from scalekit.plan import expand
 from scalekit.scaling import scale_spec
 from scalekit.spec import (ACTIVATIONS, BLOCK_TYPES, Compound, HeadSpec, Origin, PoolSpec, Preset,
-                           ScalingRules, Spec, SpecError, StageSpec, StemSpec, load_spec,
+                           ScalingRules, Spec, SpecError, StemSpec, load_spec,
                            spec_from_dict)
 
 from .conftest import SPEC_NAMES, spec_path
@@ -38,8 +39,10 @@ from .conftest import SPEC_NAMES, spec_path
 TEXTS = {name: Path(spec_path(name)).read_text(encoding="utf-8") for name in SPEC_NAMES}
 DICTS = {name: yaml.safe_load(text) for name, text in TEXTS.items()}
 # every field name the format knows: renaming a key to another class's field must fail cleanly too
-FIELD_NAMES = sorted({f.name for cls in (Spec, StemSpec, PoolSpec, StageSpec, HeadSpec, ScalingRules,
-                                         Compound, Preset, Origin) for f in dataclasses.fields(cls)})
+STAGE_CLASSES = tuple(k.stage for k in KINDS.values() if k.stage is not None)
+FIELD_NAMES = sorted({f.name for cls in (Spec, StemSpec, PoolSpec, *STAGE_CLASSES, HeadSpec,
+                                         ScalingRules, Compound, Preset, Origin)
+                      for f in dataclasses.fields(cls)})
 
 # anything YAML can produce, and then some: wrong types, huge / negative / non-finite numbers
 VALUES = st.one_of(

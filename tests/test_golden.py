@@ -35,7 +35,7 @@ def test_pycls_params_and_acts(published, name, pycls):
 def test_pycls_macs_differ_only_by_bias_adds(published):
     # EN-B0: SE convs carry biases (sum of squeeze + expanded widths) plus the FC's 1,000
     plan = expand(load_spec(spec_path("efficientnet_b0")))
-    bias_adds = sum(b.se + b.mid for b in plan.blocks() if b.kind == "mbconv" and b.se) + 1000
+    bias_adds = sum(b.squeeze + b.mid for b in plan.blocks() if b.kind == "mbconv" and b.squeeze) + 1000
     assert count("efficientnet_b0").macs + bias_adds == published["pycls"]["EN-B0"]["macs"]
     assert count("resnet50").macs + 1000 == published["pycls"]["R-50-1x64d"]["macs"]
 

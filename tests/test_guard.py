@@ -7,11 +7,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from scalekit import guard
+from scalekit import memory as guard
 from scalekit.build import build_model
 from scalekit.cli import cli
 from scalekit.errors import ScalekitError
-from scalekit.guard import (BYTES_PER_VALUE, HEADROOM, available_memory, check_memory,
+from scalekit.memory import (BYTES_PER_VALUE, HEADROOM, available_memory, check_memory,
                             estimate_memory, format_bytes)
 from scalekit.plan import expand
 from scalekit.scaling import scale_spec

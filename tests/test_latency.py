@@ -16,9 +16,11 @@ import torch
 from torch import nn
 
 from scalekit.build import build_model
-from scalekit.latency import (Latency, LatencyInterrupted, flush_denormal_enabled, machine_info,
-                              measure_latency, peak_gflops)
-from scalekit.optimize import check_outputs, fold_batchnorm, optimize_for_inference
+from scalekit.equivalence import check_outputs
+from scalekit.latency.harness import (Latency, LatencyInterrupted, flush_denormal_enabled,
+                                      measure_latency)
+from scalekit.latency.machine import machine_info, peak_gflops
+from scalekit.latency.optimize import fold_batchnorm, optimize_for_inference
 from scalekit.plan import expand
 from scalekit.spec import load_spec
 
@@ -216,7 +218,7 @@ def test_machine_info():
 
 
 def test_importing_latency_does_not_import_torch():
-    code = "import sys, scalekit.latency; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, scalekit.latency.harness, scalekit.latency.networks; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

@@ -52,12 +52,18 @@ def test_scale_out_round_trip(tmp_path):
 
 
 def test_scale_out_refuses_to_overwrite(tmp_path):
+    """An edited spec is an artefact: only --overwrite replaces it; --force (the memory guard)
+    does not, and says so."""
     out = tmp_path / "x.yaml"
     out.write_text("keep me")
     r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--no-latency")
-    assert r.returncode == 1 and "--force" in r.stderr
+    assert r.returncode == 1 and "--overwrite" in r.stderr
     assert out.read_text() == "keep me"
     r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force", "--no-latency")
+    assert r.returncode == 1 and "--overwrite" in r.stderr and "memory guard" in r.stderr
+    assert out.read_text() == "keep me"
+    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--overwrite",
+                "--no-latency")
     assert r.returncode == 0 and load_spec(str(out)).stem.out == 128
 
 

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from scalekit.cli import cli
-from scalekit.plot import text_plot
+from scalekit.report.plot import text_plot
 from scalekit.spec import load_spec
-from scalekit.sweep import FIGURE3_VALUES, default_values, sweep
+from scalekit.studies.sweeps import FIGURE3_VALUES, default_values, sweep
 
 from .conftest import assert_no_torch, run_cli, spec_path
 

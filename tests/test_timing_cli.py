@@ -25,10 +25,13 @@ import torch
 from click.testing import CliRunner
 from rich.console import Console
 
-from scalekit import build, cliutil, optimize, timing
-from scalekit.analysis import analyze
+from scalekit import build, equivalence
+from scalekit.commands import common as cliutil
+from scalekit.latency import networks as timing
+from scalekit.latency import optimize
+from scalekit.records import make_record as analyze
 from scalekit.cli import cli, main
-from scalekit.latency import Latency, LatencyInterrupted, flush_denormal_enabled
+from scalekit.latency.harness import Latency, LatencyInterrupted, flush_denormal_enabled
 from scalekit.spec import load_spec
 
 from .conftest import ROOT, assert_no_torch, run_cli
@@ -185,13 +188,13 @@ def test_optimize_outputs_match_eager_on_an_input_of_the_tests_own(tiny, monkeyp
     """The optimised copy that is timed gives the eager model's outputs, within fp32 tolerance,
     on an input neither scalekit's trace nor its own check used."""
     seen = []
-    real = optimize.check_outputs
+    real = equivalence.check_outputs
 
     def spy(a, b, example, **kw):
         seen.append((a, b, example))
         return real(a, b, example, **kw)
 
-    monkeypatch.setattr(optimize, "check_outputs", spy)
+    monkeypatch.setattr(equivalence, "check_outputs", spy)
     lat = as_json("bench", tiny, "--optimize", *QUICK)["records"][0]["latency"]
     (eager, fast, example), = seen
     x = torch.randn(example.shape, generator=torch.Generator().manual_seed(1234))

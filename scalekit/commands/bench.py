@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .. import report
-from ..analysis import spec_records
-from ..cliutil import (check_output_path, command_line, emit, force_option, format_options,
-                       handle_errors, latency_options, measure, pop_scaling, pop_timing,
-                       scaling_options)
+from ..report import tables
+from .common import (force_option, format_options, handle_errors, latency_options, pop_latency,
+                     pop_scaling, report_query, scaling_options)
+
+
+def _table(outcome):
+    records = outcome.records
+    return [tables.bench_table(records), tables.timing_line(outcome.extra["timing"], records)]
 
 
 @click.command()
@@ -39,15 +42,5 @@ def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **k
     warm-up, forward passes are timed one by one until the IQR is within 5% of the median (after
     --min-runs), --time-budget seconds have passed, or --max-runs are done. The median is reported.
     """
-    check_output_path(output)
-    timing = pop_timing(kwargs, force=force)
-    if timing.max_runs < timing.min_runs:
-        raise click.UsageError(f"--max-runs ({timing.max_runs}) is below --min-runs "
-                               f"({timing.min_runs})")
-    records = spec_records(specs, scaling=pop_scaling(kwargs))
-    records, extra = measure(records, timing)
-
-    def table():
-        return [report.bench_table(records), report.timing_line(extra["timing"], records)]
-
-    emit(records, fmt=fmt, output=output, command=command_line(), table=table, extra=extra)
+    params = {"specs": list(specs), **pop_scaling(kwargs), **pop_latency(kwargs)}
+    report_query("bench", params, fmt=fmt, output=output, force=force, draw=_table)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import click
 
-from .. import api, export as exporting
-from ..cliutil import handle_errors, pop_scaling, scaling_options
+from .. import exporters
 from ..errors import ScalekitError
-from ..guard import check_memory
-from ..plan import expand
+from ..files import check_artefact_path
+from .common import force_option, handle_errors, overwrite_option, pop_scaling, scaling_options
 
 
 def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
-        exporting.export_format(value)
+        exporters.export_format(value)
     except ScalekitError as e:
         raise click.BadParameter(str(e)) from None
     return value
@@ -25,15 +24,15 @@ def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               callback=_format,
               help="Where to write the model: FILE.pt or FILE.ts for TorchScript, FILE.onnx for "
-                   "ONNX (needs: pip install 'scalekit[onnx]').")
+                   "ONNX (needs: pip install 'scalekit[onnx]'). An existing FILE is kept unless "
+                   "--overwrite is given.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size of the example input (fixed in the ONNX graph; TorchScript takes "
                    "any).")
-@click.option("--force", is_flag=True,
-              help="Overwrite FILE if it exists, and build the model even when its estimated "
-                   "memory exceeds what is available.")
+@overwrite_option("--to FILE")
+@force_option
 @handle_errors
-def export(spec: str, target: str, batch: int, force: bool, **kwargs) -> None:
+def export(spec: str, target: str, batch: int, overwrite: bool, force: bool, **kwargs) -> None:
     """Build SPEC (scaled by the same flags as `scalekit scale`) and export it.
 
     \b
@@ -46,16 +45,10 @@ def export(spec: str, target: str, batch: int, force: bool, **kwargs) -> None:
     against the eager model on a random input before it is moved into place; the line printed
     says what was written and the largest absolute difference.
     """
-    fmt = exporting.export_format(target)
-    if fmt == "onnx":
-        exporting.require_onnx()
-    exporting.check_target(target, force=force)
-    scaled = api.scale(spec, **pop_scaling(kwargs))
-    check_memory(expand(scaled), batch=batch, force=force)
-    model = api.build_model(scaled)
-    example = exporting.example_input(batch, scaled.in_channels, scaled.resolution)
-    r = exporting.export_model(model, target, example, force=force)
+    hint = " (--force only passes the memory guard)" if force else ""
+    check_artefact_path(target, overwrite=overwrite, flag=f"--overwrite{hint}")
+    r = exporters.export_spec(spec, target, batch=batch, overwrite=overwrite, force=force,
+                              scaling=pop_scaling(kwargs))
     shape = "x".join(str(n) for n in r.input_shape)
-    click.echo(f"wrote {r.path}: {scaled.name} as {r.format}, input {shape}, "
-               f"{api.count(scaled).params:,} params; max |diff| vs eager {r.max_abs_diff:.3g} "
-               f"(outputs up to {r.output_scale:.3g})")
+    click.echo(f"wrote {r.path}: {r.name} as {r.format}, input {shape}, {r.params:,} params; "
+               f"max |diff| vs eager {r.max_abs_diff:.3g} (outputs up to {r.output_scale:.3g})")

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import click
 
-from .. import report
-from ..analysis import ModelRecord, analyze
-from ..bundled import load_named
-from ..cliutil import (Budget, check_output_path, command_line, emit, format_options,
-                       handle_errors)
-from ..fit import SIG_DIGITS, Candidate, FitResult, amount, fit as fit_budget
-from ..spec import Spec
+from ..host import cpu_model
+from ..report import tables
 from ..strategies import DIAL_MODES, dial, get_strategy
+from ..studies.budget import SIG_DIGITS, FitResult, amount
+from .common import Budget, format_options, handle_errors, report_query
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
 
 
-def _record(c: Candidate, base: Spec, label: str) -> ModelRecord:
-    rec = analyze(c.spec, coefficients=c.coefficients, mode=label, base=base.name)
-    return replace(rec, latency=c.latency) if c.latency else rec
-
-
-def _caption(res: FitResult, spec_arg: str, base: Spec) -> str:
+def _caption(res: FitResult, spec_arg: str, base) -> str:
     d = dial(base, res.mode)
     best, above = res.best, res.above
     lines = [
@@ -38,7 +28,7 @@ def _caption(res: FitResult, spec_arg: str, base: Spec) -> str:
         lat = best.latency or {}
         lines.append(f"LATENCY IS MEASURED, NOT COUNTED: noisy, and the search trusts each "
                      f"measurement. Median of batch-1 forwards, {lat.get('threads', '?')} "
-                     f"thread(s), on {report.cpu_model()}; {res.evaluations} networks measured.")
+                     f"thread(s), on {cpu_model()}; {res.evaluations} networks measured.")
         if not res.resolved:
             lines.append(f"stopped at the measurement limit: networks between "
                          f"{d.label(best.value)} and {d.label(above.value)} were not measured.")
@@ -47,6 +37,18 @@ def _caption(res: FitResult, spec_arg: str, base: Spec) -> str:
                      f"{SIG_DIGITS} significant digits; {res.evaluations} networks counted. "
                      + MACS_NOTE)
     return "\n".join(lines)
+
+
+def _drawer(spec_arg: str):
+    def draw(outcome):
+        res, rows = outcome.view.result, outcome.view.rows
+        base = res.baseline.spec
+        d = dial(base, res.mode)
+        return [tables.fit_table(
+            [(label, d.label(c.value), r) for label, c, r in rows], res.metric, res.target,
+            f"{base.name}: the largest {res.mode} scaling within {amount(res.metric, res.target)}",
+            _caption(res, spec_arg, base))]
+    return draw
 
 
 @click.command()
@@ -69,9 +71,7 @@ def _caption(res: FitResult, spec_arg: str, base: Spec) -> str:
               help="--target-latency: at most this many networks are built and timed.")
 @format_options
 @handle_errors
-def fit(spec: str, target_macs: float | None, target_params: float | None,
-        target_acts: float | None, target_latency: float | None, mode: str, threads: int,
-        max_measurements: int, fmt: str, output: str | None) -> None:
+def fit(spec: str, fmt: str, output: str | None, **params) -> None:
     """Find the largest coefficient whose rounded, realised network stays within a budget.
 
     \b
@@ -85,37 +85,4 @@ def fit(spec: str, target_macs: float | None, target_params: float | None,
     past the answer's coefficient) is over it. Both are shown, with how close they are, and the
     `scalekit scale` flags that give the same network.
     """
-    check_output_path(output)
-    targets = {"macs": target_macs, "params": target_params, "acts": target_acts,
-               "latency": target_latency}
-    given = {k: v for k, v in targets.items() if v is not None}
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --target-macs, --target-params, "
-                               "--target-acts, --target-latency")
-    (metric, target), = given.items()
-    base = load_named(spec)
-
-    def progress(msg: str) -> None:
-        click.echo(f"scalekit: {msg}", err=True)
-
-    res = fit_budget(base, mode, metric, target, threads=threads,
-                     max_measurements=max_measurements, progress=progress)
-    rows = [("baseline", res.baseline), ("fit", res.best),
-            ("next step up" if res.resolved else "over target", res.above)]
-    d = dial(base, mode)
-    records = [_record(c, base, label) for label, c in rows]
-
-    def table():
-        return [report.fit_table(
-            [(label, d.label(c.value), r) for (label, c), r in zip(rows, records)], metric,
-            target, f"{base.name}: the largest {mode} scaling within {amount(metric, target)}",
-            _caption(res, spec, base))]
-
-    extra = {"fit": {
-        "mode": mode, "metric": metric, "target": target, "coefficient": d.symbol,
-        "value": res.best.value, "achieved": res.best.cost, "ratio": res.best.cost / target,
-        "next": {"value": res.above.value, "achieved": res.above.cost,
-                 "ratio": res.above.cost / target},
-        "scale_flags": d.flags(res.best.value), "evaluations": res.evaluations,
-        "measured": res.measured, "resolved": res.resolved}}
-    emit(records, fmt=fmt, output=output, command=command_line(), table=table, extra=extra)
+    report_query("fit", {"spec": spec, **params}, fmt=fmt, output=output, draw=_drawer(spec))

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import click
 from rich.text import Text
 
-from .. import plot, report
-from ..analysis import analyze
-from ..bundled import load_named
-from ..cliutil import (FloatList, check_output_path, command_line, counter_option, emit,
-                       force_option, format_options, handle_errors, latency_options, measure,
-                       parse_modes, pop_timing)
-from ..errors import ScalekitError
+from ..files import check_output_path
+from ..report import plot, tables
 from ..strategies import DIAL_MODES
-from ..sweep import DEFAULT_MODES, sweep as run_sweep
+from ..studies.sweeps import DEFAULT_MODES
+from .common import (FloatList, counter_option, force_option, format_options, handle_errors,
+                     latency_options, parse_modes, pop_latency, report_query)
 
 CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts = conv/linear/pool "
            "outputs. 'MACs x' and 'acts x' = growth over the baseline: at equal MACs growth, "
            "depth and resolution scaling grow activations about as fast as MACs, width about as "
            "their square root.")
+
+
+def _title(outcome) -> str:
+    return f"{outcome.view.base.name}: sweep of {', '.join(dict.fromkeys(p.mode for p in outcome.view.points))}"
+
+
+def _drawer(y: str, plotted: bool):
+    def draw(outcome):
+        points, rb = outcome.view.points, outcome.view.base
+        caption = CAPTION
+        if outcome.extra.get("timing"):
+            caption += " Latency: MEASURED (noisy). " + tables.timing_line(
+                outcome.extra["timing"], [p.record for p in points])
+        out = [tables.sweep_table([(f"{p.symbol}={p.value:g}", p.record) for p in points], rb,
+                                  _title(outcome), caption)]
+        if not plotted:
+            out.append(Text(plot.text_plot(points, y=y)))
+        return out
+    return draw
 
 
 @click.command()
@@ -33,8 +47,8 @@ CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts 
                    "(phi 0..5 for compound, s = 1..32 for a strategy).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Write a PNG (needs matplotlib: pip install 'scalekit[plot]'): MACs (x) against "
-                   "--y, one line per mode, log-log. Without it the table is followed by a "
-                   "compact text plot.")
+                   "--y, one line per mode, log-log; replaced atomically if it exists. Without it "
+                   "the table is followed by a compact text plot.")
 @click.option("--y", "y", type=click.Choice(plot.Y_METRICS), default="params", show_default=True,
               help="What the plot draws against MACs (latency needs --latency).")
 @counter_option
@@ -55,39 +69,14 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     scalekit sweep resnet50 --mode width --values 1,1.4,1.8,2.6,3.8,5.0
     scalekit sweep efficientnet_b0 --mode compound,uniform,dWr --y acts --plot strategies.png
     """
-    check_output_path(output)
     check_output_path(plot_path)
-    modes = parse_modes(mode, DIAL_MODES)
-    timing = pop_timing(kwargs, force=force)
-    if y == "latency" and timing is None:
-        raise click.UsageError("--y latency needs --latency (latency is measured, not counted)")
-    base = load_named(spec)
-    points = run_sweep(base, modes, values, counter=counter)
-    if not points:
-        raise ScalekitError("nothing to sweep: no values")
-    extra: dict = {}
-    if timing is not None:
-        timed, extra = measure([p.record for p in points], timing)
-        points = [replace(p, record=r) for p, r in zip(points, timed)]
-    title = f"{base.name}: sweep of {', '.join(modes)}"
-    if plot_path:
-        plot.write_png(points, plot_path, y=y, title=title)
+
+    def write_plot(outcome):
+        plot.write_png(outcome.view.points, plot_path, y=y, title=_title(outcome))
         click.echo(f"wrote {plot_path}", err=True)
-    rb = analyze(base, counter=counter, mode="baseline")
 
-    caption = CAPTION
-    if timing is not None:
-        caption += " Latency: MEASURED (noisy). " + report.timing_line(
-            extra["timing"], [p.record for p in points])
-
-    def table():
-        out = [report.sweep_table([(f"{p.symbol}={p.value:g}", p.record) for p in points], rb,
-                                  title, caption)]
-        if not plot_path:
-            out.append(Text(plot.text_plot(points, y=y)))
-        return out
-
-    extra["sweep"] = [{"mode": p.mode, "coefficient": p.symbol, "value": p.value}
-                      for p in points]
-    emit([p.record for p in points], fmt=fmt, output=output, command=command_line(), table=table,
-         extra=extra)
+    params = {"spec": spec, "mode": parse_modes(mode, DIAL_MODES),
+              "values": None if values is None else list(values), "y": y, "counter": counter,
+              **pop_latency(kwargs)}
+    report_query("sweep", params, fmt=fmt, output=output, force=force,
+                 draw=_drawer(y, plot_path is not None), after=write_plot if plot_path else None)

@@ -18,17 +18,16 @@ from typing import Any, Sequence
 
 import yaml
 
-from .analysis import ModelRecord, analyze
-from .counting import count_plan
-from .plan import expand
-from .bundled import resolve_spec
-from .errors import ScalekitError
-from .fit import fit
-from .scaling import MODES, Coefficients, coefficients, scale
-from .spec import Spec, load_spec
-from .strategies import dial
+from ..bundled import resolve_spec
+from ..counting import count_plan
+from ..errors import ScalekitError
+from ..plan import expand
+from ..records import ModelRecord, Networks, make_record
+from ..scaling import MODES, Coefficients, coefficients, scale
+from ..spec import Spec, load_spec
+from ..strategies import dial
+from .budget import fit
 
-TABLES = (2, 3, 4, 7)
 DEFAULT_TABLES = (3, 7)
 # The paper's single-dimension coefficients, used for specs that are not in its tables.
 GENERIC_ROWS = {"baseline": {}, "depth": {"d": 4}, "width": {"w": 2}, "resolution": {"r": 2},
@@ -37,7 +36,7 @@ GENERIC_ROWS = {"baseline": {}, "depth": {"d": 4}, "width": {"w": 2}, "resolutio
 
 @functools.lru_cache(maxsize=1)
 def reference() -> dict[str, Any]:
-    with open(Path(__file__).parent / "data" / "reference.yaml", encoding="utf-8") as f:
+    with open(Path(__file__).parent.parent / "data" / "reference.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
@@ -140,10 +139,11 @@ def paper_consistent(macs: int, printed: str) -> bool:
     return round(macs / 1e9, decimals) == round(float(printed), decimals)
 
 
-def evaluate(row: Row, counter: str = "analytic") -> ModelRecord:
+def evaluate(row: Row, counter: str = "analytic", networks: Networks | None = None) -> ModelRecord:
     scaled = scale(row.spec, row.coef)
-    rec = analyze(scaled, counter=counter, coefficients=row.coef, mode=row.mode, base=row.spec.name,
-                  reference=row.reference, notes=row.notes)
+    rec = make_record(scaled, counter=counter, coefficients=row.coef, mode=row.mode,
+                      base=row.spec.name, reference=row.reference, notes=row.notes,
+                      networks=networks)
     printed = (row.reference or {}).get("paper_flops_b_text")
     if printed and not paper_consistent(rec.macs, printed):
         rec = replace(rec, notes=rec.notes + (
@@ -159,16 +159,19 @@ def _stated(coef: Coefficients) -> str:
     return " ".join(parts) or "-"
 
 
-def match_rows(rows: Sequence[Row], budget: float | None = None) -> list[Row]:
+def match_rows(rows: Sequence[Row], budget: float | None = None,
+               networks: Networks | None = None) -> list[Row]:
     """The rows at truly equal cost: every single-dimension row's coefficient is solved so that
     its rounded network's MACs are as close as they can be to the compound row's of the same
     baseline (or to ``budget``, which also re-solves the compound row, by phi). Rounding makes
     MACs a step function of the coefficient; of the two realisable networks around the target
-    (the largest within it and the next step up) the nearer one is taken, whichever side."""
+    (the largest within it and the next step up) the nearer one is taken, whichever side.
+    ``networks`` shares plans and counts between the rows' searches."""
+    networks = networks if networks is not None else Networks()
     targets = {}
     for r in rows:
         if r.mode == "compound":
-            targets[r.spec.path or r.spec.name] = count_plan(expand(scale(r.spec, r.coef))).total.macs
+            targets[r.spec.path or r.spec.name] = networks.get(scale(r.spec, r.coef))[1].total.macs
     out = []
     for r in rows:
         target = budget if budget is not None else targets.get(r.spec.path or r.spec.name)
@@ -182,7 +185,7 @@ def match_rows(rows: Sequence[Row], budget: float | None = None) -> list[Row]:
                 ref["target_macs"] = target
             out.append(replace(r, reference=ref))
             continue
-        res = fit(r.spec, r.mode, "macs", target)
+        res = fit(r.spec, r.mode, "macs", target, networks=networks)
         best = res.closest
         paper = r.reference or {}
         ref = {"source": f"{paper.get('source', 'the paper')}: figures at the paper's coefficient",
@@ -200,12 +203,13 @@ def compare(specs: Sequence[str] = (), modes: Sequence[str] = MODES,
     """The paper's rows, counted. ``match`` (or a ``budget``): at equal MACs, see
     :func:`match_rows` (the compound row is solved for even when not shown)."""
     match = match or budget is not None
+    networks = Networks()  # each network expanded and counted once, across rows and searches
     rows = paper_rows(specs, MODES if match else modes, tables)
     if match:
-        rows = [r for r in match_rows(rows, budget) if r.mode in modes]
+        rows = [r for r in match_rows(rows, budget, networks) if r.mode in modes]
     if not rows:
         raise ScalekitError("nothing to compare: no rows for the chosen specs, modes and tables")
-    return [evaluate(r, counter) for r in rows]
+    return [evaluate(r, counter, networks) for r in rows]
 
 
 def _preset_row(row: dict[str, Any]) -> tuple[Spec, Coefficients]:
@@ -230,7 +234,7 @@ def table2(counter: str = "analytic") -> list[ModelRecord]:
                "torchvision_gmacs": tv["gmacs"] if tv else None,
                "torchvision_resolution": tv["resolution"] if tv else None}
         notes: list[str] = []
-        rec = analyze(scaled, counter=counter, coefficients=coef, mode=preset or "baseline",
+        rec = make_record(scaled, counter=counter, coefficients=coef, mode=preset or "baseline",
                       base=row["model"], reference=ref)
         if tv and tv["resolution"] != scaled.resolution:
             at = count_plan(expand(scaled, tv["resolution"])).total.macs
@@ -256,7 +260,7 @@ def table4(counter: str = "analytic") -> list[ModelRecord]:
                          "E5-2690, mean of 20 runs)",
                "paper_top1": row["top1"], "paper_latency_s": row["latency_s"],
                "paper_speedup": 1.0 if i == 0 else t4["speedup"]}
-        rec = analyze(scaled, counter=counter, coefficients=coef,
+        rec = make_record(scaled, counter=counter, coefficients=coef,
                       mode=row.get("preset") or "baseline", base=row["model"], reference=ref)
         out.append(replace(rec, name=row["model"]))
     return out

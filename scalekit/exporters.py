@@ -4,7 +4,7 @@ Each exporter writes to a temporary file beside the target, loads that file back
 with ``torch.jit.load``, ONNX with onnxruntime), checks its outputs against the eager model on the
 example input (:func:`scalekit.optimize.check_outputs`: fp32 tolerance relative to the output's
 magnitude), and only then moves it over the target with ``os.replace``. An existing target is
-kept unless ``force`` is given; a failed export or check leaves nothing behind.
+kept unless ``overwrite`` is given; a failed export or check leaves nothing behind.
 
 The model is exported in eval mode (its train/eval flags are restored afterwards):
 
@@ -26,18 +26,22 @@ import logging
 import os
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from .cliutil import check_output_path
+from .bundled import load_named
+from .counting import count_plan
 from .errors import ScalekitError
-from .report import atomic_path
+from .files import atomic_path, check_artefact_path
+from .memory import check_memory
+from .plan import expand
+from .scaling import scale_spec
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-FORMATS = {".pt": "torchscript", ".ts": "torchscript", ".onnx": "onnx"}
+EXPORT_FORMATS = {".pt": "torchscript", ".ts": "torchscript", ".onnx": "onnx"}
 """File extension -> export format."""
 
 ONNX_MODULES = ("onnx", "onnxscript", "onnxruntime")
@@ -55,24 +59,17 @@ class ExportResult:
     input_shape: tuple[int, ...]
     max_abs_diff: float  # largest |file's output - eager output| on the example input
     output_scale: float  # largest |eager output|: what max_abs_diff is to be read against
+    name: str = ""  # the network's name (export_spec)
+    params: int = 0  # its parameter count (export_spec)
 
 
 def export_format(path: str | os.PathLike[str]) -> str:
     """``"torchscript"`` or ``"onnx"``, from the file extension (raises :class:`ScalekitError`)."""
     ext = os.path.splitext(os.fspath(path))[1].lower()
-    if ext not in FORMATS:
+    if ext not in EXPORT_FORMATS:
         raise ScalekitError(f"cannot tell the format from {os.fspath(path)!r}: use a "
-                            f"{', '.join(FORMATS)} file name")
-    return FORMATS[ext]
-
-
-def check_target(path: str | os.PathLike[str], *, force: bool = False) -> None:
-    """Refuse a target whose directory is missing, that is a directory, or that exists
-    (unless ``force``): checked before any work is done."""
-    p = os.fspath(path)
-    check_output_path(p)
-    if os.path.exists(p) and not force:
-        raise ScalekitError(f"{p}: exists; use --force to overwrite it")
+                            f"{', '.join(EXPORT_FORMATS)} file name")
+    return EXPORT_FORMATS[ext]
 
 
 def require_onnx() -> None:
@@ -112,7 +109,7 @@ def _verify(model: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
             example: torch.Tensor, path: str | os.PathLike[str], fmt: str) -> ExportResult:
     import torch
 
-    from .optimize import check_outputs
+    from .equivalence import check_outputs
 
     try:
         max_diff = check_outputs(model, exported, example)  # type: ignore[arg-type]
@@ -125,12 +122,12 @@ def _verify(model: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
 
 
 def export_torchscript(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
-                       force: bool = False) -> ExportResult:
+                       overwrite: bool = False) -> ExportResult:
     """Script ``model`` (in eval mode) to ``path``, reload it and check it against the eager model
     on ``example``."""
     import torch
 
-    check_target(path, force=force)
+    check_artefact_path(os.fspath(path), overwrite=overwrite)
     with _eval_mode(model), warnings.catch_warnings():
         # torch 2.13 deprecates TorchScript in favour of torch.compile / torch.export
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
@@ -172,14 +169,14 @@ def _quiet_onnx_exporter() -> Iterator[None]:
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
-                force: bool = False) -> ExportResult:
+                overwrite: bool = False) -> ExportResult:
     """Export ``model`` (in eval mode) to ONNX at ``path`` with ``example``'s input shape, run the
     file with onnxruntime and check it against the eager model. Needs the ``onnx`` extra
     (:func:`require_onnx`)."""
     import torch
 
     require_onnx()
-    check_target(path, force=force)
+    check_artefact_path(os.fspath(path), overwrite=overwrite)
     with _eval_mode(model), atomic_path(os.fspath(path), suffix=".onnx") as tmp:
         with _quiet_onnx_exporter():
             torch.onnx.export(model, (example,), tmp, dynamo=True, external_data=False,
@@ -195,10 +192,32 @@ EXPORTERS: dict[str, Callable[..., ExportResult]] = {
 
 
 def export_model(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
-                 force: bool = False) -> ExportResult:
-    """Export to TorchScript or ONNX, as ``path``'s extension says (see :data:`FORMATS`)."""
-    return EXPORTERS[export_format(path)](model, path, example, force=force)
+                 overwrite: bool = False) -> ExportResult:
+    """Export to TorchScript or ONNX, as ``path``'s extension says (see :data:`EXPORT_FORMATS`)."""
+    return EXPORTERS[export_format(path)](model, path, example, overwrite=overwrite)
 
 
-__all__ = ["EXPORTERS", "FORMATS", "ExportResult", "check_target", "example_input", "export_format",
-           "export_model", "export_onnx", "export_torchscript", "require_onnx"]
+def export_spec(spec: str, path: str | os.PathLike[str], *, batch: int = 1,
+                overwrite: bool = False, force: bool = False,
+                scaling: dict | None = None) -> ExportResult:
+    """Build ``spec`` (a path or bundled name), scaled by ``scaling`` (the flags of
+    :func:`scalekit.scaling.coefficients`), with freshly initialised weights, and export it to
+    ``path`` (format by extension) with a ``batch`` x channels x resolution example input.
+    ``force`` passes the memory guard; ``overwrite`` replaces an existing ``path``."""
+    from .build import build_model
+
+    if export_format(path) == "onnx":
+        require_onnx()
+    check_artefact_path(os.fspath(path), overwrite=overwrite)
+    flags = {k: v for k, v in (scaling or {}).items() if v is not None}
+    scaled, _ = scale_spec(load_named(spec), **flags)
+    plan = expand(scaled)
+    counts = count_plan(plan)
+    check_memory(plan, batch=batch, force=force, counts=counts)
+    example = example_input(batch, scaled.in_channels, scaled.resolution)
+    result = export_model(build_model(plan), path, example, overwrite=overwrite)
+    return replace(result, name=scaled.name, params=counts.total.params)
+
+
+__all__ = ["EXPORTERS", "EXPORT_FORMATS", "ExportResult", "example_input", "export_format",
+           "export_model", "export_spec", "export_onnx", "export_torchscript", "require_onnx"]

@@ -1,4 +1,5 @@
-"""Shared pieces of the command line: option groups, output, and error handling. No torch here."""
+"""Shared pieces of the command line: option groups, running a query and printing its report,
+progress and error handling. No torch here, and latency code only when something is timed."""
 
 from __future__ import annotations
 
@@ -7,18 +8,23 @@ import functools
 import math
 import os
 import sys
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from . import report
-from .analysis import COUNTERS, ModelRecord
-from .errors import ScalekitError
-from .fit import parse_count, parse_duration_ms
-from .timing import (MeasurementInterrupted, RecordProgress, TimingOptions, measure_records,
-                     timing_facts)
+from .. import queries
+from ..errors import ScalekitError
+from ..files import check_output_path, write_atomic
+from ..queries import Outcome, QueryError, Run
+from ..records import COUNTER_NAMES, ModelRecord
+from ..report import document
+from ..report.document import REPORT_FORMATS
+from ..studies.budget import parse_count, parse_duration_ms
+
+if TYPE_CHECKING:
+    from ..latency.networks import RecordProgress, TimingOptions
 
 
 PIPE_WIDTH = 200  # columns of text that does not go to a terminal
@@ -56,7 +62,7 @@ def format_options(f: Callable) -> Callable:
     f = click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=False),
                      default=None, metavar="FILE",
                      help="Write the report to FILE (atomically) instead of stdout.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table",
+    f = click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table",
                      show_default=True,
                      help="table for people; json (one document), csv or markdown (one row per "
                           "model) for machines and CI.")(f)
@@ -64,7 +70,7 @@ def format_options(f: Callable) -> Callable:
 
 
 def counter_option(f: Callable) -> Callable:
-    return click.option("--counter", type=click.Choice(COUNTERS), default="analytic",
+    return click.option("--counter", type=click.Choice(COUNTER_NAMES), default="analytic",
                         show_default=True,
                         help="analytic: exact, torch-free. torch: FlopCounterMode on a meta-device "
                              "module. thop: thop.profile on a real module (counts BN and ReLU too, "
@@ -72,15 +78,23 @@ def counter_option(f: Callable) -> Callable:
 
 
 def force_option(f: Callable) -> Callable:
-    """--force: build a real model even when its memory estimate exceeds what is available."""
+    """--force: build a real model even when its memory estimate exceeds what is available. It
+    never overwrites a file (that is --overwrite)."""
     return click.option("--force", is_flag=True,
-                        help="Build real models (latency, --counter thop) even when their "
+                        help="Build real models (latency, --counter thop, export) even when their "
                              "estimated memory (parameters + peak activations) exceeds the memory "
-                             "available.")(f)
+                             "available. Overwrites nothing (see --overwrite).")(f)
 
 
-LATENCY_KEYS = ("latency", "threads", "batch", "optimize", "time_budget", "warmup", "min_runs",
-                "max_runs")
+def overwrite_option(what: str) -> Callable[[Callable], Callable]:
+    """--overwrite: replace an existing artefact (``what``) that a person may have edited."""
+    return click.option("--overwrite", is_flag=True,
+                        help=f"Replace {what} if it exists (it is never replaced otherwise, and "
+                             "--force does not replace it).")
+
+
+LATENCY_KEYS = ("latency", "threads", "batch", "optimize", "time_budget")
+HARNESS_KEYS = ("warmup", "min_runs", "max_runs")
 
 
 def latency_options(default: bool = True, toggle: bool = True,
@@ -119,19 +133,17 @@ def latency_options(default: bool = True, toggle: bool = True,
     return decorate
 
 
-def pop_timing(kwargs: dict, *, force: bool = False) -> TimingOptions | None:
-    """Take the latency options out of a command's ``kwargs``: how to time, or None when latency
-    is off (``--no-latency``). ``--optimize`` typed with ``--no-latency`` is a usage error."""
-    opts = {k: kwargs.pop(k) for k in LATENCY_KEYS if k in kwargs}
-    if not opts.pop("latency", True):
+def pop_latency(kwargs: dict) -> dict[str, Any]:
+    """Take the latency options out of a command's ``kwargs``, as query parameters.
+    ``--optimize`` typed with ``--no-latency`` is a usage error."""
+    opts = {k: kwargs.pop(k) for k in LATENCY_KEYS + HARNESS_KEYS if k in kwargs}
+    if not opts.get("latency", True) and opts.get("optimize"):
         ctx = click.get_current_context(silent=True)
-        if opts.get("optimize") and ctx is not None and \
+        if ctx is not None and \
                 ctx.get_parameter_source("optimize") is click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("--optimize times an optimised copy: it needs latency "
                                    "(drop --no-latency)")
-        return None
-    opts["budget_s"] = opts.pop("time_budget")
-    return TimingOptions(force=force, **opts)
+    return opts
 
 
 def finite_number(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -237,54 +249,40 @@ def render_text(renderables: Sequence[Any], width: int | None = None) -> str:
     return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
-def check_output_path(path: str | None) -> None:
-    if path is None:
-        return
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise ScalekitError(f"{path}: directory {d} does not exist")
-    if os.path.isdir(path):
-        raise ScalekitError(f"{path}: is a directory")
+def say(message: str) -> None:
+    """A progress or warning line from the library, on stderr."""
+    click.echo(message, err=True)
 
 
-# Parameters that say where a report goes, not what it holds: left out of a document's "query",
-# so that `scalekit check` can run the command again without writing anything.
-OUTPUT_PARAMS = frozenset({"fmt", "output", "out"})
-# ctx.meta key: while `scalekit check` re-runs a command, emit() appends the JSON document to the
-# list stored here instead of printing it.
-COLLECT = "scalekit.collect"
-
-
-def query(ctx: click.Context) -> dict[str, Any]:
-    """What a reporting command computed, as data: its name and the parameters that decide its
-    records, in declaration order (tuples as lists). ``scalekit check`` runs it again from this,
-    without parsing a command line."""
-    params = {p.name: ctx.params[p.name] for p in ctx.command.params
-              if p.name in ctx.params and p.name not in OUTPUT_PARAMS}
-    return {"command": ctx.command.name,
-            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}
+def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str | None,
+                 draw: Callable[[Outcome], Sequence[Any]], force: bool = False,
+                 after: Callable[[Outcome], None] | None = None) -> Outcome:
+    """What every reporting command does: check ``params`` as a query of ``command`` (a problem
+    is a usage error), run it (timing records with progress on stderr, ``force`` past the memory
+    guard), call ``after`` (files the command writes besides its report), and print or write the
+    report: ``draw`` makes the table; the JSON document records the query."""
+    check_output_path(output)
+    try:
+        query = queries.make_query(command, params)
+        outcome = queries.run_query(query, Run(measure=measure, say=say, force=force))
+    except QueryError as e:
+        raise click.UsageError(str(e)) from None
+    if after is not None:
+        after(outcome)
+    emit(outcome.records, fmt=fmt, output=output, command=command_line(),
+         table=lambda: draw(outcome), extra={**outcome.extra, "query": query.to_dict()})
+    return outcome
 
 
 def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, command: str,
          table: Callable[[], Sequence[Any]], extra: dict | None = None) -> None:
-    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables.
-
-    Inside a click command the JSON document also records the command's :func:`query`; when
-    ``scalekit check`` is re-running the command (``ctx.meta[COLLECT]``), the document goes to
-    it and nothing is printed."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        extra = {**(extra or {}), "query": query(ctx)}
-        collected = ctx.meta.get(COLLECT)
-        if collected is not None:
-            collected.append(report.document(records, command, extra))
-            return
+    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables."""
     if fmt == "json":
-        text = report.to_json(report.document(records, command, extra))
+        text = document.to_json(document.document(records, command, extra))
     elif fmt == "csv":
-        text = report.to_csv(records)
+        text = document.to_csv(records)
     elif fmt == "markdown":
-        text = report.to_markdown(records)
+        text = document.to_markdown(records)
     else:
         renderables = table()
         if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
@@ -295,7 +293,7 @@ def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, comman
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        report.write_atomic(output, text)
+        write_atomic(output, text)
         click.echo(f"wrote {output}", err=True)
 
 
@@ -340,15 +338,18 @@ def measure(records: Sequence[ModelRecord],
     """Time every record (progress on stderr) and return them with the report's ``timing``
     facts (for the JSON document's extra fields). On Ctrl-C: what was measured so far goes to
     stderr, nothing to stdout or ``--output``, and the command exits 130."""
+    from ..latency.networks import MeasurementInterrupted, measure_records, timing_facts
+    from ..report.tables import latency_summary
+
     try:
         with latency_progress(records) as hook:
             timed = measure_records(records, options, progress=hook)
     except MeasurementInterrupted as e:
         lines = [f"scalekit: {e} ({len(e.measured)} of {len(records)} models timed; no report "
                  "written)"]
-        lines += [f"  {r.name}: {report.latency_summary(r.latency)}" for r in e.measured]
+        lines += [f"  {r.name}: {latency_summary(r.latency)}" for r in e.measured]
         if e.partial is not None:
-            lines.append(f"  {e.current.name}: {report.latency_summary(e.partial.to_dict())} "
+            lines.append(f"  {e.current.name}: {latency_summary(e.partial.to_dict())} "
                          "(unfinished)")
         click.echo("\n".join(lines), err=True)
         raise KeyboardInterrupt from None

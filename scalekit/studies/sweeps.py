@@ -4,7 +4,8 @@ timed) at each point -- the data behind the paper's Figure 3, for any spec and a
 The default values of width, depth and resolution are the coefficients the paper plots in
 Figure 3; compound steps phi (EfficientNet-B0 .. about B5), the other strategies step the FLOPs
 factor s. Counting needs no torch; ``scalekit sweep --latency`` times the points afterwards
-(scalekit.timing.measure_records, the code path of every latency the command line reports).
+(scalekit.latency.networks.measure_records, the code path of every latency the command line
+reports).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .analysis import ModelRecord, analyze
-from .scaling import scale
-from .spec import Spec
-from .strategies import STRATEGIES, dial
+from ..records import ModelRecord, Networks, make_record
+from ..scaling import scale
+from ..spec import Spec
+from ..strategies import STRATEGIES, dial
 
 # EfficientNet paper, Figure 3: the coefficients of each curve (r=1.0 is 224 px, r=2.5 is 560 px)
 FIGURE3_VALUES: dict[str, tuple[float, ...]] = {
@@ -48,16 +49,19 @@ class SweepPoint:
 
 
 def sweep(spec: Spec, modes: Sequence[str], values: Sequence[float] | None = None, *,
-          counter: str = "analytic") -> list[SweepPoint]:
+          counter: str = "analytic", networks: Networks | None = None) -> list[SweepPoint]:
     """Scale ``spec`` by each value of each mode (``values`` for every mode, or each mode's
     :func:`default_values`) and count it. Each point's record keeps its network, so that it can
-    be timed (:func:`scalekit.timing.measure_records`)."""
+    be timed (:func:`scalekit.latency.networks.measure_records`); a network that several points
+    reach (every mode's value 1) is expanded and counted once."""
+    networks = networks if networks is not None else Networks()
     points = []
     for mode in modes:
         d = dial(spec, mode)
         for v in values if values else default_values(mode):
             coef = d.coefficients(v)
             scaled = scale(spec, coef)
-            rec = analyze(scaled, counter=counter, coefficients=coef, mode=mode, base=spec.name)
+            rec = make_record(scaled, counter=counter, coefficients=coef, mode=mode,
+                              base=spec.name, networks=networks)
             points.append(SweepPoint(mode, d.symbol, float(v), rec))
     return points

@@ -6,34 +6,23 @@ share both, by their order). Params, MACs, acts and resolution are deterministic
 exactly, or within a relative tolerance for the counts; latency is noisy and is compared only when
 asked, one-sided (slower fails, faster does not). Added and removed models are regressions.
 
-No torch here; formatting of the result is at the bottom (rich table, Markdown, one-line verdict).
+Comparing only: report/changes.py formats the result (rich table, Markdown, one-line verdict).
+No torch here.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from rich.table import Table
-
-from . import report
-from .errors import ScalekitError
 
 COUNT_METRICS = ("params", "macs", "acts")
-LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
-          "latency": "latency median (ms)"}
 # statuses that fail the check
 REGRESSIONS = ("changed", "added", "removed", "slower")
 # stage fields whose change is worth naming (counts are shown per model)
 STAGE_FIELDS = ("repeats", "cin", "cout", "kernel", "stride", "expand", "se", "resolution")
-
-
-class BaselineError(ScalekitError):
-    """The baseline file cannot be used: missing, not JSON, or not a scalekit document
-    (``scalekit check`` exits 2: the check itself could not be made)."""
 
 
 def parse_percent(text: str) -> float:
@@ -49,51 +38,9 @@ def parse_percent(text: str) -> float:
     return value / 100.0
 
 
-# ---------------------------------------------------------------------------------------------
-# reading a baseline
-
-
-def parse_document(text: str, source: str) -> dict[str, Any]:
-    """Parse and sanity-check a report document (``source`` names it in errors)."""
-    try:
-        doc = json.loads(text)
-    except ValueError as e:
-        raise BaselineError(f"{source}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("records"), list) \
-            or not isinstance(doc.get("schema_version"), int):
-        raise BaselineError(f"{source}: not a scalekit report (expected the JSON document of "
-                            "--format json, with schema_version and records)")
-    if doc["schema_version"] > report.SCHEMA_VERSION:
-        raise BaselineError(f"{source}: schema_version {doc['schema_version']} is newer than this "
-                            f"scalekit understands ({report.SCHEMA_VERSION}); upgrade scalekit")
-    for i, r in enumerate(doc["records"]):
-        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not all(
-                type(r.get(k)) is int for k in COUNT_METRICS + ("resolution",)):
-            raise BaselineError(f"{source}: records[{i}] lacks a name or integer resolution, "
-                                "params, macs and acts")
-    return doc
-
-
-def load_document(path: str) -> dict[str, Any]:
-    """Read a baseline file; any problem is a :class:`BaselineError` naming the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file (create it with --update, or with "
-                            f"a reporting command's --format json --output {path})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BaselineError(f"{path}: cannot read the baseline ({e})") from None
-    return parse_document(text, path)
-
-
 def has_latency(record: dict[str, Any]) -> bool:
     lat = record.get("latency")
     return isinstance(lat, dict) and isinstance(lat.get("median_ms"), (int, float))
-
-
-# ---------------------------------------------------------------------------------------------
-# computing the models named on the command line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,102 +182,3 @@ def compare_documents(baseline: dict[str, Any], current: dict[str, Any], *,
         if key not in base:
             changes.append(Change(c["name"], c.get("mode"), "params", None, c["params"], "added"))
     return CheckResult(tuple(changes), compared, tolerance, latency_tolerance, latency_compared)
-
-
-# ---------------------------------------------------------------------------------------------
-# formatting
-
-
-def _value(metric: str, v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:,.3f}" if metric == "latency" else f"{int(v):,}"
-
-
-def _delta(c: Change) -> tuple[str, str]:
-    d, pct = c.delta, c.delta_pct
-    if d is None:
-        return "", ""
-    text = f"{d:+,.3f}" if c.metric == "latency" else f"{int(d):+,}"
-    if pct is None:
-        return text, ""
-    return text, f"{pct:+.3g}%" if abs(pct) < 1000 else f"{pct:+,.0f}%"
-
-
-COLUMNS = ("model", "mode", "metric", "baseline", "current", "delta", "delta %", "status", "where")
-TEXT_COLUMNS = ("model", "mode", "metric", "status", "where")  # left-aligned; the rest are numbers
-
-
-def change_rows(result: CheckResult) -> list[tuple[str, ...]]:
-    """The changes as rows of text, in :data:`COLUMNS` order."""
-    rows = []
-    for c in result.changes:
-        delta, pct = _delta(c)
-        status = c.status.upper() if c.regression else c.status
-        rows.append((c.model, c.mode or "", LABELS[c.metric], _value(c.metric, c.baseline),
-                     _value(c.metric, c.current), delta, pct, status, c.where))
-    return rows
-
-
-def bounds(result: CheckResult) -> str:
-    counts = ("params, MACs and acts exact" if result.tolerance == 0 else
-              f"params, MACs and acts within {result.tolerance * 100:g}%")
-    if result.latency_tolerance is None:
-        lat = "latency not compared"
-    else:
-        lat = (f"latency at most {result.latency_tolerance * 100:g}% slower "
-               f"({result.latency_compared} of {_models(result.compared)} timed on both sides)")
-    return f"{counts}; {lat}"
-
-
-def _models(n: int) -> str:
-    return f"{n} model{'' if n == 1 else 's'}"
-
-
-def verdict(result: CheckResult, baseline: str) -> str:
-    """One line: pass or fail, against what, within which bounds."""
-    if result.ok:
-        return (f"check passed against {baseline}: {_models(result.compared)} compared, all "
-                f"within bounds ({bounds(result)})")
-    failed: dict[str, set] = {}
-    for c in result.changes:
-        if c.regression:
-            failed.setdefault(c.status, set()).add((c.model, c.mode))
-    what = ", ".join(f"{_models(len(failed[s]))} {s}" for s in REGRESSIONS if s in failed)
-    return f"check FAILED against {baseline}: {what} ({bounds(result)})"
-
-
-def changes_table(result: CheckResult, baseline: str) -> Table:
-    t = report.new_table(f"changes against {baseline}",
-                      caption="delta = current - baseline. Update the baseline with "
-                              "`scalekit check --update` when a change is intended.")
-    rows = change_rows(result)
-    used = _used(rows)
-    for col in used:
-        t.add_column(col, justify="left" if col in TEXT_COLUMNS else "right",
-                     no_wrap=col != "where")
-    for change, row in zip(result.changes, rows):
-        t.add_row(*(v for col, v in zip(COLUMNS, row) if col in used),
-                  style="red" if change.regression else None)
-    return t
-
-
-def changes_markdown(result: CheckResult, headline: str) -> str:
-    """``headline`` (the verdict) and a Markdown table of the changes, for a pull-request
-    comment."""
-    out = [headline, ""]
-    if result.changes:
-        rows = change_rows(result)
-        used = _used(rows)
-        out.append("| " + " | ".join(used) + " |")
-        out.append("|" + "|".join("---" if c in TEXT_COLUMNS else "---:" for c in used) + "|")
-        for row in rows:
-            out.append("| " + " | ".join(report._md_cell(v) for col, v in zip(COLUMNS, row)
-                                         if col in used) + " |")
-    return "\n".join(out) + "\n"
-
-
-def _used(rows: list[tuple[str, ...]]) -> list[str]:
-    """The columns to show: mode and where only when some row has one."""
-    return [col for i, col in enumerate(COLUMNS)
-            if col not in ("mode", "where") or any(r[i] for r in rows)]

@@ -1,7 +1,10 @@
-"""Torch modules, one class per block kind, each built from a :class:`BlockPlan`.
+"""Torch modules: one class per block kind, each built from that kind's block plan.
 
-Each class mirrors one complexity function in counting.py; tests prove they agree exactly
-(params, MACs via FlopCounterMode, acts via forward hooks). Imported only when a model is built.
+Each class runs the ops its kind lists (scalekit/blocks/KIND.py ``ops``), in that order; tests
+prove the analytic counts equal torch's exactly (params, MACs via FlopCounterMode, acts via
+forward hooks). A kind names its class here (``BlockKind.module``); this module is imported only
+when a model is built. A class whose last BatchNorm ends a residual branch has
+``zero_init_residual()`` (build.init_weights calls it; nothing tests a class by name).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .plan import BlockPlan
+from .blocks import BlockPlan
 
 _ACTS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -101,12 +104,17 @@ class MBConv(nn.Module):
         if p.mid != p.cin:
             layers.append(ConvBNAct(p.cin, p.mid, 1, act=p.act))
         layers.append(ConvBNAct(p.mid, p.mid, p.kernel, p.stride, groups=p.mid, act=p.act))
-        if p.se:
-            layers.append(SqueezeExcitation(p.mid, p.se, p.act))
+        if p.squeeze:
+            layers.append(SqueezeExcitation(p.mid, p.squeeze, p.act))
         layers.append(ConvBNAct(p.mid, p.cout, 1, act=None))  # linear bottleneck
         self.block = nn.Sequential(*layers)
         self.residual = p.residual
         self.drop_path = StochasticDepth(p.drop_path) if p.residual and p.drop_path else None
+
+    def zero_init_residual(self) -> None:
+        """Zero the last BatchNorm's gamma, so the block starts as the identity."""
+        if self.residual:
+            nn.init.zeros_(self.block[-1][1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
@@ -129,6 +137,10 @@ class Bottleneck(nn.Module):
         self.drop_path = StochasticDepth(p.drop_path) if p.drop_path else None
         self.act = activation(p.act)
 
+    def zero_init_residual(self) -> None:
+        """Zero the last BatchNorm's gamma, so the block starts as its shortcut."""
+        nn.init.zeros_(self.conv3[1].weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv3(self.conv2(self.conv1(x)))
         if self.drop_path is not None:
@@ -147,13 +159,3 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
-
-
-MODULES: dict[str, Callable[[BlockPlan], nn.Module]] = {
-    "conv": ConvBlock,
-    "maxpool": MaxPool,
-    "dwsep": DepthwiseSeparable,
-    "mbconv": MBConv,
-    "bottleneck": Bottleneck,
-    "classifier": Classifier,
-}

@@ -25,7 +25,8 @@ network found is the largest within the target. Latency is measured, not counted
 strictly monotone, so a latency fit is "largest within the target as measured", with a modest
 number of measurements (``max_measurements``).
 
-No torch here, except inside the latency measurement.
+Latency is measured by a cost function the caller passes (scalekit.latency.networks.latency_cost),
+so this module never imports latency code, and no torch.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .counting import count_plan
-from .errors import ScalekitError, ScalingError
-from .plan import expand
-from .scaling import Coefficients, scale
-from .spec import Spec
-from .strategies import Dial, dial
-from .timing import measure_spec
+from ..counting import NetworkCount
+from ..errors import ScalekitError, ScalingError
+from ..plan import NetworkPlan
+from ..records import Networks, network_key
+from ..scaling import Coefficients, scale
+from ..spec import Spec
+from ..strategies import Dial, dial
 
 METRICS = ("macs", "params", "acts", "latency")
 COUNTED = ("macs", "params", "acts")
@@ -52,8 +53,6 @@ LOG_LIMIT = math.log(1e4)
 PHI_LIMIT = 100.0
 # Counted fits are resolved on the grid of coefficients with this many significant digits.
 SIG_DIGITS = 6
-
-ProgressFn = Callable[[str], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,36 +105,19 @@ def amount(metric: str, value: float) -> str:
 # costs
 
 
-Cost = Callable[[Spec], Tuple[float, Optional[Dict[str, Any]]]]
+Cost = Callable[[Spec, NetworkPlan, NetworkCount], Tuple[float, Optional[Dict[str, Any]]]]
+"""``cost(spec, plan, counts) -> (cost, measurement or None)`` of one realised network."""
 
 
 def count_cost(metric: str) -> Cost:
     """params, MACs or acts of a realised network, counted exactly."""
-    def cost(spec: Spec) -> tuple[float, None]:
-        return float(getattr(count_plan(expand(spec)).total, metric)), None
-    return cost
-
-
-def latency_cost(threads: int, budget_s: float, progress: ProgressFn | None) -> Cost:
-    """Median latency in ms of a realised network, measured (batch 1, ``threads`` threads; a
-    short harness: 2 warm-up runs, at least 5 timed, ``budget_s`` seconds)."""
-    def cost(spec: Spec) -> tuple[float, dict[str, Any]]:
-        if progress is not None:
-            progress(f"measuring {spec.name}")
-        lat = measure_spec(spec, threads=threads, warmup=2, min_runs=5, budget_s=budget_s)
-        return lat["median_ms"], lat
+    def cost(spec: Spec, plan: NetworkPlan, counts: NetworkCount) -> tuple[float, None]:
+        return float(getattr(counts.total, metric)), None
     return cost
 
 
 # ---------------------------------------------------------------------------------------------
 # the search
-
-
-def network_key(spec: Spec) -> tuple:
-    """What scaling changes, and all that a count depends on: two specs scaled from the same
-    baseline with the same key are the same network."""
-    return (spec.resolution, spec.stem.out, tuple((st.out, st.mid, st.repeats) for st in spec.stages),
-            spec.head.conv)
 
 
 @dataclass(frozen=True)
@@ -146,6 +128,8 @@ class Candidate:
     coefficients: Coefficients
     spec: Spec  # the realised (scaled) network
     cost: float  # in the metric's unit: a count, or the median latency in ms
+    plan: NetworkPlan  # the network's plan and analytic counts, from the search
+    counts: NetworkCount
     latency: dict[str, Any] | None = None  # the measurement, when the metric is latency
 
 
@@ -182,10 +166,11 @@ class _Point:
 
 
 class _Search:
-    """The dial, the baseline and a cache of costs by realised network."""
+    """The dial, the baseline and a cache of costs by realised network (plans and counts come
+    from ``networks``: each network is expanded and counted once)."""
 
-    def __init__(self, base: Spec, d: Dial, cost: Cost):
-        self.base, self.dial, self._cost = base, d, cost
+    def __init__(self, base: Spec, d: Dial, cost: Cost, networks: Networks):
+        self.base, self.dial, self._cost, self.networks = base, d, cost, networks
         self.costs: dict[tuple, tuple[float, dict[str, Any] | None]] = {}
 
     def realise(self, value: float) -> Spec:
@@ -201,7 +186,7 @@ class _Search:
     def cost(self, p: _Point) -> float:
         """The metric of ``p``'s network, counted (or measured) once per network."""
         if p.key not in self.costs:
-            self.costs[p.key] = self._cost(p.spec)
+            self.costs[p.key] = self._cost(p.spec, *self.networks.get(p.spec))
         return self.costs[p.key][0]
 
     def snap(self, lo: _Point, hi: _Point, target: float) -> tuple[_Point, _Point]:
@@ -236,7 +221,9 @@ class _Search:
             except ScalingError:
                 continue
         cost, latency = self.costs[p.key]
-        return Candidate(value, self.dial.coefficients(value), self.realise(value), cost, latency)
+        spec = self.realise(value)
+        plan, counts = self.networks.get(spec)
+        return Candidate(value, self.dial.coefficients(value), spec, cost, plan, counts, latency)
 
 
 def _round(x: float, digits: int, rounding: str) -> float:
@@ -253,24 +240,26 @@ def _edge(d: Dial, u: float) -> float:
     return math.exp(u) if d.log else u
 
 
-def fit(spec: Spec, mode: str, metric: str, target: float, *, threads: int = 1,
-        measure_budget_s: float = 0.5, max_measurements: int = 12,
-        progress: ProgressFn | None = None) -> FitResult:
+def fit(spec: Spec, mode: str, metric: str, target: float, *, cost: Cost | None = None,
+        max_measurements: int = 12, networks: Networks | None = None) -> FitResult:
     """The largest coefficient of ``mode`` whose realised network costs at most ``target``.
 
-    ``metric`` is macs, params or acts (counted exactly) or latency (median ms, measured with
-    ``threads`` threads, at most ``max_measurements`` networks of ``measure_budget_s`` each).
-    Raises :class:`ScalingError` when no network of this mode meets the target, or when the
-    metric does not change with the mode (params under resolution scaling).
+    ``metric`` is macs, params or acts (counted exactly) or latency: median ms as ``cost``
+    measures it (:func:`scalekit.latency.networks.latency_cost`), at most ``max_measurements``
+    networks. ``networks`` shares plans and counts with the rest of a study. Raises
+    :class:`ScalingError` when no network of this mode meets the target, or when the metric does
+    not change with the mode (params under resolution scaling).
     """
     if metric not in METRICS:
         raise ScalekitError(f"unknown metric {metric!r} (valid: {', '.join(METRICS)})")
     if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
         raise ScalekitError(f"the target must be a finite number > 0, got {target!r}")
     d = dial(spec, mode)
-    cost = count_cost(metric) if metric in COUNTED else latency_cost(threads, measure_budget_s,
-                                                                     progress)
-    search = _Search(spec, d, cost)
+    if metric in COUNTED:
+        cost = count_cost(metric)
+    elif cost is None:
+        raise ScalekitError("a latency fit needs a cost that measures (latency_cost)")
+    search = _Search(spec, d, cost, networks if networks is not None else Networks())
     max_evals = max_measurements if metric == "latency" else None
     p0, lo, hi = _bracket(search, metric, target, max_evals)
     resolved = True

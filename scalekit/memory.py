@@ -1,11 +1,11 @@
-"""A resource guard: estimate the memory a model needs before building or running it, and refuse
+"""Memory: estimate what a model needs before building or running it, and the guard that refuses
 (with the estimate in the message) when it will not fit. No torch here, and no allocation.
 
 Counting never needs the guard: it is exact integer arithmetic on the plan, at any size. Anything
 that builds a real module (``--counter thop``, export, latency, bench) calls :func:`check_memory`
 first::
 
-    from .guard import check_memory
+    from .memory import check_memory
     check_memory(plan, batch=batch, force=force)   # raises ScalekitError; --force skips it
 
 The estimate, at fp32 (4 bytes a value):
@@ -15,8 +15,8 @@ The estimate, at fp32 (4 bytes a value):
   The caller holds the network's input throughout and, inside a block, the block's input; at
   any layer its input, its output, BatchNorm's (not in-place) copy of that output and a scratch
   copy (a CPU conv backend reorders tensors to its own layout) are alive, each no larger than
-  the block's largest tensor. So: network input + max over blocks of (block input + 4 x largest
-  tensor). That is at least the largest single activation tensor and at most 6x it
+  the block's largest tensor (the largest output of any op its kind lists). So: network input
+  + max over blocks of (block input + 4 x largest tensor). That is at least the largest single activation tensor and at most 6x it
   (tests/test_guard.py checks both against torch on the meta device). Against the resident
   memory a real CPU forward pass added, it read 0.8x to 1.4x of that (bundled specs, 448-1536 px,
   batch 1-8, torch 2.13); ``HEADROOM`` covers the low end.
@@ -30,9 +30,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .counting import count_plan
+from .blocks import BlockPlan, kind
+from .counting import NetworkCount, count_plan
 from .errors import ScalekitError
-from .plan import BlockPlan, NetworkPlan
+from .plan import NetworkPlan
 
 BYTES_PER_VALUE = 4  # fp32
 HEADROOM = 1.25  # allocator slack, BatchNorm buffers, the interpreter and torch itself
@@ -40,17 +41,9 @@ _NO_LIMIT = 1 << 60  # cgroup v1 reports "no limit" as a number near 2**63
 
 
 def largest_tensor(b: BlockPlan) -> int:
-    """Values (batch 1) in the largest tensor a block produces: each conv's output, the
-    expanded (MBConv) or bottleneck width at input and output resolution, the block's output."""
-    if b.kind == "classifier":
-        return max(b.cin, b.cout)  # pooled features and logits
-    out_px = b.ho * b.wo
-    sizes = [b.cout * out_px]
-    if b.kind == "dwsep":
-        sizes.append(b.cin * out_px)  # the depthwise conv's output
-    if b.mid:
-        sizes += [b.mid * b.h * b.w, b.mid * out_px]
-    return max(sizes)
+    """Values (batch 1) in the largest tensor a block produces: the largest output of the ops
+    its kind lists (each conv's output, the expanded width, the pooled features, ...)."""
+    return max(op.out for op in kind(b.kind).ops(b))
 
 
 def block_peak(b: BlockPlan) -> int:
@@ -99,12 +92,15 @@ def format_bytes(n: int) -> str:
     return f"{value:,.1f} PiB"
 
 
-def estimate_memory(plan: NetworkPlan, batch: int = 1) -> MemoryEstimate:
-    """Parameters and peak activations of ``plan`` at ``batch``, from the plan alone."""
+def estimate_memory(plan: NetworkPlan, batch: int = 1,
+                    counts: NetworkCount | None = None) -> MemoryEstimate:
+    """Parameters and peak activations of ``plan`` at ``batch``, from the plan alone (``counts``:
+    the plan's analytic counts, when the caller has them already)."""
     if batch < 1:
         raise ScalekitError(f"batch must be >= 1, got {batch}")
     h, w = plan.resolution
-    return MemoryEstimate(name=plan.name, params=count_plan(plan).total.params,
+    params = (counts or count_plan(plan)).total.params
+    return MemoryEstimate(name=plan.name, params=params,
                           activations=plan.in_channels * h * w + max(map(block_peak, plan.blocks())),
                           batch=batch, resolution=plan.resolution)
 
@@ -149,14 +145,15 @@ def available_memory() -> int | None:
 
 
 def check_memory(plan: NetworkPlan, batch: int = 1, force: bool = False, *,
-                 available: int | None = None) -> MemoryEstimate:
+                 available: int | None = None,
+                 counts: NetworkCount | None = None) -> MemoryEstimate:
     """Refuse (:class:`ScalekitError`, naming the estimate) to build ``plan`` when it will not fit.
 
     ``available`` (bytes) defaults to :func:`available_memory`; pass
     ``torch.cuda.mem_get_info()[0]`` to guard a GPU. ``force`` skips the refusal. Returns the
     estimate either way, so a caller can report it.
     """
-    est = estimate_memory(plan, batch)
+    est = estimate_memory(plan, batch, counts)
     if force:
         return est
     if available is None:

@@ -1,9 +1,9 @@
-"""CPU inference latency: a timing harness, the machine's fp32 matmul peak, and machine facts.
+"""The timing harness: CPU inference latency of one module.
 
 ``measure_latency`` times single forward passes of a model on random input and reports robust
 statistics of the per-run samples (median, interquartile range), stopping once the spread is small
-enough or the time budget is spent. ``peak_gflops`` measures what one ``torch.mm`` reaches on this
-CPU, so an achieved GFLOP/s (``Latency.gflops_per_s``) can be read against it.
+enough or the time budget is spent. (What the machine can do, its fp32 matmul peak, is in
+machine.py; timing a spec or a report's records is networks.py.)
 
 torch is imported inside the functions that need it, never at module import, so the CLI can import
 this module for free.
@@ -14,8 +14,6 @@ from __future__ import annotations
 import functools
 import gc
 import math
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -23,11 +21,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:
     from torch import nn
 
-ProgressFn = Callable[[int, int], None]
+RunProgress = Callable[[int, int], None]
 """``progress(done_runs, est_total_runs)``, called after each timed run and once at the end."""
 
-_PEAK_CACHE: dict[tuple[int, int], float] = {}  # (threads, n) -> GFLOP/s, measured once per process
-_INPUT_SEED = 0
+INPUT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def _check_model(model: nn.Module) -> None:
 def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_channels: int = 3,
                     batch: int = 1, threads: int = 1, warmup: int = 3, min_runs: int = 10,
                     max_runs: int = 200, budget_s: float = 5.0, target_rel_spread: float = 0.05,
-                    flush_denormal: bool = True, progress: ProgressFn | None = None) -> Latency:
+                    flush_denormal: bool = True, progress: RunProgress | None = None) -> Latency:
     """Time ``model``'s forward pass on the CPU and summarise the per-run times.
 
     The model must already hold initialised weights (``build_model`` does this): the time of float
@@ -157,7 +154,7 @@ def measure_latency(model: nn.Module, resolution: int | tuple[int, int], *, in_c
         raise ValueError("budget_s must be > 0 and target_rel_spread >= 0")
     _check_model(model)
 
-    x = torch.randn(batch, in_channels, h, w, generator=torch.Generator().manual_seed(_INPUT_SEED))
+    x = torch.randn(batch, in_channels, h, w, generator=torch.Generator().manual_seed(INPUT_SEED))
     samples: list[float] = []
     summarise = functools.partial(Latency.from_samples, warmup=warmup, threads=threads, batch=batch)
     # train/eval flags to restore; frozen TorchScript modules have none (they are inference-only)
@@ -212,67 +209,3 @@ def flush_denormal_enabled() -> bool:
 
     subnormal = torch.full((64,), 1e-40)  # below float32's smallest normal, 1.18e-38
     return bool(((subnormal * 1.0) == 0).all())
-
-
-def peak_gflops(threads: int = 1, *, n: int = 1024, budget_s: float = 1.0) -> float:
-    """fp32 matmul peak of this CPU: ``2 n^3`` FLOPs over the best time of repeated n x n
-    ``torch.mm`` calls (at least 3, more while within ``budget_s``).
-
-    Measured once per process for each ``(threads, n)`` and cached; the thread count is restored.
-    """
-    if threads < 1 or n < 1 or not budget_s > 0:
-        raise ValueError("threads and n must be >= 1 and budget_s > 0")
-    key = (threads, n)
-    if key not in _PEAK_CACHE:
-        import torch
-
-        g = torch.Generator().manual_seed(_INPUT_SEED)
-        a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
-        out = torch.empty(n, n)
-        prev_threads = torch.get_num_threads()
-        try:
-            torch.set_num_threads(threads)
-            torch.mm(a, b, out=out)  # warm-up: thread pool, page faults
-            best = math.inf
-            runs = 0
-            deadline = time.perf_counter() + budget_s
-            while runs < 3 or time.perf_counter() < deadline:
-                t0 = time.perf_counter_ns()
-                torch.mm(a, b, out=out)
-                best = min(best, (time.perf_counter_ns() - t0) / 1e9)
-                runs += 1
-        finally:
-            torch.set_num_threads(prev_threads)
-        _PEAK_CACHE[key] = 2.0 * n**3 / best / 1e9
-    return _PEAK_CACHE[key]
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict[str, Any]:
-    """What a latency number depends on: CPU model, cores, torch's build and SIMD level, Python."""
-    import torch
-
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count()
-    return {
-        "cpu": _cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "available_cores": available,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }

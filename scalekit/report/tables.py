@@ -1,146 +1,15 @@
-"""Formatting, kept apart from computing: records in, rich renderables or strings out.
-
-Formats: ``table`` (rich, for people), ``json`` (one document, schema in
-scalekit/data/report.schema.json), ``csv`` and ``markdown`` (one row per model). No torch here.
+"""Tables for people: records in, rich renderables out (formatting only; no computing, no torch).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
-import os
-import platform
-import tempfile
-from importlib import metadata
 from typing import Any, Iterable, Iterator, Sequence
 
 from rich import box
 from rich.table import Table
 
-from .analysis import ModelRecord
-
-FORMATS = ("table", "json", "csv", "markdown")
-SCHEMA_VERSION = 1
-
-
-def _version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine() -> dict[str, Any]:
-    """Describe the machine without importing torch (its version comes from package metadata)."""
-    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
-def document(records: Sequence[ModelRecord], command: str, extra: dict | None = None) -> dict:
-    """The JSON document: versions, machine, and one record per model. No timestamps, so a
-    count-only command run twice gives byte-identical output."""
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "scalekit_version": _version("scalekit"),
-        "torch_version": _version("torch"),
-        "command": command,
-        "machine": machine(),
-        "records": [r.to_dict() for r in records],
-    }
-    if extra:
-        doc.update(extra)
-    return doc
-
-
-def to_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------
-# flat rows (CSV, Markdown): one row per model
-
-ROW_COLUMNS = ("name", "base", "mode", "phi", "depth", "width", "resolution", "params", "macs",
-               "flops", "acts", "latency_ms", "latency_iqr_ms", "gflops_per_s", "peak_fraction",
-               "optimized_latency_ms", "optimized_speedup", "paper_flops_b", "paper_params_m",
-               "paper_top1", "paper_latency_s")
-
-
-def _rounded(d: dict[str, Any] | None, key: str) -> Any:
-    return "" if not d or d.get(key) is None else round(d[key], 4)
-
-
-def flat_row(r: ModelRecord) -> dict[str, Any]:
-    c = r.coefficients
-    lat = r.latency or {}
-    opt = lat.get("optimized")
-    ref = r.reference or {}
-    return {
-        "name": r.name, "base": r.base, "mode": r.mode or "",
-        "phi": "" if c is None or c.phi is None else round(c.phi, 6),
-        "depth": "" if c is None else round(c.depth, 6),
-        "width": "" if c is None else round(c.width, 6),
-        "resolution": r.resolution, "params": r.params, "macs": r.macs, "flops": r.flops,
-        "acts": r.acts,
-        "latency_ms": _rounded(lat, "median_ms"), "latency_iqr_ms": _rounded(lat, "iqr_ms"),
-        "gflops_per_s": _rounded(lat, "gflops_per_s"), "peak_fraction": _rounded(lat, "peak_fraction"),
-        "optimized_latency_ms": _rounded(opt, "median_ms"),
-        "optimized_speedup": _rounded(opt, "speedup"),
-        "paper_flops_b": ref.get("paper_flops_b", ""),
-        "paper_params_m": ref.get("paper_params_m", ""),
-        "paper_top1": ref.get("paper_top1", ""),
-        "paper_latency_s": ref.get("paper_latency_s", ""),
-    }
-
-
-def _used_columns(rows: list[dict]) -> list[str]:
-    return [k for k in ROW_COLUMNS if any(row.get(k) not in ("", None) for row in rows)
-            or k in ("name", "params", "macs", "flops", "acts", "resolution")]
-
-
-def to_csv(records: Sequence[ModelRecord]) -> str:
-    rows = [flat_row(r) for r in records]
-    cols = _used_columns(rows)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def to_markdown(records: Sequence[ModelRecord]) -> str:
-    rows = [flat_row(r) for r in records]
-    cols = _used_columns(rows)
-    head = {"macs": "MACs", "flops": "FLOPs (2xMACs)", "acts": "acts", "paper_top1": "paper top-1 % (reported)",
-            "paper_flops_b": "paper FLOPS (B)", "paper_params_m": "paper params (M)",
-            "paper_latency_s": "paper latency (s)"}
-    out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
-           "|" + "|".join("---:" if c not in ("name", "base", "mode") else "---" for c in cols) + "|"]
-    for row in rows:
-        out.append("| " + " | ".join(_md_cell(row.get(c, "")) for c in cols) + " |")
-    return "\n".join(out) + "\n"
-
-
-def _md_cell(v: Any) -> str:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v).replace("|", "\\|")
-
-
-# ---------------------------------------------------------------------------------------------
-# rich tables (for people)
+from ..blocks import KINDS
+from ..records import ModelRecord
 
 
 def fmt_int(n: int) -> str:
@@ -238,23 +107,40 @@ def latency_lines(r: ModelRecord) -> list[str]:
     return lines
 
 
+def _kind_columns(r: ModelRecord) -> dict[str, str]:
+    """The block kinds' own columns (key -> header) that some stage of ``r`` fills, in order."""
+    cols: dict[str, str] = {}
+    for s in r.stages:
+        if s.block in KINDS:
+            cols.update({k: h for k, h in KINDS[s.block].columns.items() if k in s.columns})
+    return cols
+
+
+def _cell(v: Any) -> str:
+    if v is None or v == 0:
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def info_table(r: ModelRecord) -> Table:
     t = new_table(f"{r.name} at {r.resolution}x{r.resolution}",
                caption=f"counter: {r.counter}. MACs = conv + linear multiply-accumulates (the "
                        "paper's FLOPS); FLOPs = 2 x MACs; acts = conv/linear/max-pool output "
                        "elements (pycls).")
+    extra = _kind_columns(r)
     for col, just in (("stage", "left"), ("block", "left"), ("k", "right"), ("s", "right"),
-                      ("exp", "right"), ("SE ch", "right"), ("in -> out", "right"), ("n", "right"),
-                      ("input", "right"), ("params", "right"), ("MACs", "right"), ("acts", "right")):
+                      *((h, "right") for h in extra.values()), ("in -> out", "right"),
+                      ("n", "right"), ("input", "right"), ("params", "right"), ("MACs", "right"),
+                      ("acts", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for s in r.stages:
         t.add_row(s.name, s.block, str(s.kernel), str(s.stride),
-                  "" if s.expand is None else f"{s.expand:g}", "" if not s.se else str(s.se),
+                  *(_cell(s.columns.get(k)) for k in extra),
                   f"{s.cin} -> {s.cout}", str(s.repeats), f"{s.resolution}",
                   fmt_int(s.params), fmt_int(s.macs), fmt_int(s.acts))
     t.add_section()
-    t.add_row("total", "", "", "", "", "", "", str(sum(s.repeats for s in r.stages
-                                                        if s.name not in ("stem", "head"))),
+    t.add_row("total", "", "", "", *("" for _ in extra), "",
+              str(sum(s.repeats for s in r.stages if s.name not in ("stem", "head"))),
               f"{r.resolution}", fmt_int(r.params), fmt_int(r.macs), fmt_int(r.acts), style="bold")
     return t
 
@@ -428,47 +314,6 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                   _vs(r.macs, ref.get("target_macs")), f"{r.acts / 1e6:.2f}",
                   *latency_cells(r, lat_cols), " ".join(f"[{index[n]}]" for n in r.notes))
     return t
-
-
-# ---------------------------------------------------------------------------------------------
-# writing files atomically
-
-
-@contextlib.contextmanager
-def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
-    """Yield a temporary file name in ``path``'s directory for the caller to write; when the block
-    ends without error the file atomically replaces ``path`` (``os.replace``), otherwise it is
-    removed. Readers see the old file or the new one, never half of one. The new file gets the
-    permissions ``open()`` would give it (mkstemp's are owner-only)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".scalekit-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`). A failure (no space, no
-    permission, a read-only directory) leaves ``path`` as it was and raises an OSError that names
-    ``path`` (not the temporary file)."""
-    try:
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write: {e.strerror or e}", path) from None
 
 
 def table2_table(records: Sequence[ModelRecord]) -> Table:

@@ -17,25 +17,20 @@ block; freeze without our folding leaves EfficientNet-B0 at ~34 ms. All variants
 to ~1e-6 of the output scale. benchmarks/latency_report.md has end-to-end numbers.
 
 The optimised module is checked against the eager model on the example input before it is
-returned (:func:`check_outputs`); the input model is never modified.
+returned (:func:`scalekit.equivalence.compare_outputs`); the input model is never modified.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
+
+from ..equivalence import compare_outputs
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-Forward = Callable[["torch.Tensor"], "torch.Tensor"]
-
-# fp32 tolerances of check_outputs. Folding BN and reordering the arithmetic (channels_last,
-# frozen graphs) moves outputs by up to ~1e-6 of their scale on the bundled specs at 224 px.
-RTOL = 1e-4
-ATOL = 1e-5  # times the largest |output|
 
 
 def fold_batchnorm(model: nn.Module) -> int:
@@ -79,49 +74,14 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
-def check_outputs(a: Forward, b: Forward, example: torch.Tensor, *, rtol: float = RTOL,
-                  atol: float = ATOL) -> float:
-    """Run ``a`` and ``b`` (modules, or any tensor -> tensor callables such as a reloaded export)
-    on ``example`` and return the largest absolute output difference.
-
-    Raises ``ValueError`` unless every element satisfies ``|a - b| <= atol * scale + rtol * |a|``
-    with ``scale = max |a|``: ``atol`` is relative to the output's magnitude, because randomly
-    initialised networks produce outputs anywhere from 1e-14 (EfficientNet) to 1e8 (ResNet-152),
-    where a fixed absolute tolerance means nothing. Also raises on shape mismatch or non-finite
-    outputs. Both are called as they are (put modules in eval mode first).
-    """
-    import torch
-
-    with torch.inference_mode():
-        ya, yb = a(example), b(example)
-    return _compare(ya, yb, rtol=rtol, atol=atol)[0]
-
-
-def _compare(ya: torch.Tensor, yb: torch.Tensor, *, rtol: float = RTOL,
-             atol: float = ATOL) -> tuple[float, float]:
-    """(max |ya - yb|, max |ya|), or ``ValueError`` as documented in :func:`check_outputs`."""
-    import torch
-
-    if ya.shape != yb.shape:
-        raise ValueError(f"output shapes differ: {tuple(ya.shape)} vs {tuple(yb.shape)}")
-    if not (bool(torch.isfinite(ya).all()) and bool(torch.isfinite(yb).all())):
-        raise ValueError("non-finite outputs: cannot compare")
-    diff = (ya - yb).abs()
-    scale = float(ya.abs().max()) if ya.numel() else 0.0
-    max_diff = float(diff.max()) if diff.numel() else 0.0
-    if bool((diff > atol * scale + rtol * ya.abs()).any()):
-        raise ValueError(f"outputs differ by up to {max_diff:.3g} (output scale {scale:.3g}, "
-                         f"rtol {rtol:g}, atol {atol:g} x scale)")
-    return max_diff, scale
-
-
 def optimize_for_inference(model: nn.Module, example_input: torch.Tensor) -> tuple[nn.Module, str]:
     """Return an inference-only copy of ``model`` for CPU and a one-line description of it.
 
     Steps, on a deep copy in eval mode: :func:`fold_batchnorm`, parameters to channels_last (the
     first conv then turns an NCHW input into channels_last activations, so callers pass ordinary
     NCHW tensors), ``torch.jit.trace`` on ``example_input``, ``torch.jit.freeze``. The result is
-    checked against the eager copy on ``example_input`` as :func:`check_outputs` does
+    checked against the eager copy on ``example_input`` as
+    :func:`scalekit.equivalence.check_outputs` does
     (``ValueError`` if it differs).
     Dropout and stochastic depth are traced in eval mode: the result cannot be trained.
     """
@@ -136,7 +96,7 @@ def optimize_for_inference(model: nn.Module, example_input: torch.Tensor) -> tup
         with torch.no_grad():
             frozen = torch.jit.freeze(torch.jit.trace(work, example_input, check_trace=False))
     with torch.inference_mode():
-        max_diff, scale = _compare(reference(example_input), frozen(example_input))
+        max_diff, scale = compare_outputs(reference(example_input), frozen(example_input))
     rel = max_diff / scale if scale else 0.0
     return frozen, (f"{folded} BatchNorm folded into convs, channels_last, TorchScript trace + "
                     f"freeze (max |diff| vs eager {rel:.1e} of the output scale)")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .errors import ScalekitError
-from .report import atomic_path
-from .sweep import SweepPoint
+from ..errors import ScalekitError
+from ..files import atomic_path
+from ..studies.sweeps import SweepPoint
 
 Y_METRICS = ("params", "acts", "latency")
 _Y_LABELS = {"params": "params (M)", "acts": "activations (M)", "latency": "latency (ms)"}

@@ -1,15 +1,16 @@
-"""Latency of a spec on this CPU, the one code path every command that times a network uses
+"""Latency of a network on this CPU, the one code path every command that times a network uses
 (``info``, ``scale``, ``compare``, ``sweep``, ``bench``, ``fit --target-latency``).
 
-:func:`measure_spec` refuses a network that will not fit in memory (:func:`guard.check_memory`),
-builds it with initialised weights, times it with :func:`scalekit.latency.measure_latency` and,
-with ``optimize``, times an inference-optimised copy too (:mod:`scalekit.optimize`), checked
+:func:`measure_plan` refuses a network that will not fit in memory (:func:`memory.check_memory`),
+builds it with initialised weights, times it with :func:`harness.measure_latency` and, with
+``optimize``, times an inference-optimised copy too (:mod:`scalekit.latency.optimize`), checked
 first to give the eager outputs within fp32 tolerance. It reads the achieved GFLOP/s
 (2 x MACs / median latency) against the machine's fp32 matmul peak at the same thread count
-(:func:`scalekit.latency.peak_gflops`, measured once per process): near the peak a network is
+(:func:`machine.peak_gflops`, measured once per process): near the peak a network is
 compute-bound (ResNet's dense 3x3 convs), far below it memory-bound (depthwise convs,
 squeeze-excitation). :func:`measure_records` does it for every record of a report, with a
-progress hook, and on Ctrl-C raises :class:`MeasurementInterrupted` carrying what was measured.
+progress hook, from the plans and counts the records carry (nothing is expanded or counted
+again), and on Ctrl-C raises :class:`MeasurementInterrupted` carrying what was measured.
 
 No torch at import: count-only commands import this module for nothing.
 """
@@ -20,13 +21,14 @@ import functools
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
-from .analysis import ModelRecord
-from .counting import count_plan
-from .errors import ScalekitError
-from .guard import check_memory
-from .latency import Latency, machine_info, measure_latency, peak_gflops
-from .plan import expand
-from .spec import Spec
+from ..counting import NetworkCount, count_plan
+from ..errors import ScalekitError
+from ..memory import check_memory
+from ..plan import NetworkPlan, expand
+from ..records import ModelRecord
+from ..spec import Spec
+from .harness import Latency, measure_latency
+from .machine import machine_info, peak_gflops
 
 METHOD = ("eval mode, torch.inference_mode, fixed-seed standard-normal input, kaiming-initialised "
           "weights, subnormal floats flushed to zero while timing")
@@ -95,13 +97,22 @@ def measure_spec(spec: Spec, *, batch: int = 1, threads: int = 1, optimize: bool
     network will not fit in memory (unless ``force``) or the optimised copy's outputs differ.
     """
     plan = expand(spec)
-    check_memory(plan, batch=batch, force=force)
+    return measure_plan(plan, count_plan(plan), batch=batch, threads=threads, optimize=optimize,
+                        force=force, progress=progress, **harness)
+
+
+def measure_plan(plan: NetworkPlan, counts: NetworkCount, *, batch: int = 1, threads: int = 1,
+                 optimize: bool = False, force: bool = False,
+                 progress: PhaseProgress | None = None, **harness: Any) -> dict[str, Any]:
+    """:func:`measure_spec` for a network already expanded (``plan``) and counted (``counts``)."""
+    check_memory(plan, batch=batch, force=force, counts=counts)
     import torch
 
-    from .build import build_model
-    from .optimize import check_outputs, optimize_for_inference
+    from ..build import build_model
+    from ..equivalence import check_outputs
+    from .optimize import optimize_for_inference
 
-    macs = count_plan(plan).total.macs
+    macs = counts.total.macs
     peak = peak_gflops(threads)
     model = build_model(plan).eval()
     options = {"in_channels": plan.in_channels, "batch": batch, "threads": threads, **harness}
@@ -124,7 +135,7 @@ def measure_spec(spec: Spec, *, batch: int = 1, threads: int = 1, optimize: bool
             fast, method = optimize_for_inference(model, example)
             diff = check_outputs(model, fast, fresh)
         except ValueError as e:
-            raise ScalekitError(f"{spec.name}: the optimised model does not compute what the "
+            raise ScalekitError(f"{plan.name}: the optimised model does not compute what the "
                                 f"eager one does ({e})") from None
         opt = timed(fast, "optimized")
         out["optimized"] = {**_stats(opt, macs, peak), "speedup": eager.median_ms / opt.median_ms,
@@ -137,16 +148,16 @@ def measure_records(records: Sequence[ModelRecord], options: TimingOptions, *,
     """``records`` with their ``latency`` measured (each record's ``network``, built and timed by
     :func:`measure_spec`), in order. Every network passes the memory guard before the first is
     timed. Ctrl-C raises :class:`MeasurementInterrupted` with the records timed so far."""
-    missing = [r.name for r in records if r.network is None]
+    missing = [r.name for r in records if r.plan is None or r.analytic is None]
     if missing:
         raise ScalekitError(f"no network to time for {', '.join(missing)}")
     for r in records:
-        check_memory(expand(r.network), batch=options.batch, force=options.force)
+        check_memory(r.plan, batch=options.batch, force=options.force, counts=r.analytic)
     done: list[ModelRecord] = []
     for i, r in enumerate(records):
         hook = None if progress is None else functools.partial(progress, i, r)
         try:
-            lat = measure_spec(r.network, progress=hook, **options.measure_kwargs())
+            lat = measure_plan(r.plan, r.analytic, progress=hook, **options.measure_kwargs())
         except KeyboardInterrupt as e:
             raise MeasurementInterrupted(done, r, getattr(e, "partial", None)) from None
         done.append(replace(r, latency=lat))
@@ -160,3 +171,16 @@ def timing_facts(options: TimingOptions) -> dict[str, Any]:
             "peak_gflops": peak_gflops(options.threads), "method": METHOD,
             "harness": {"warmup": options.warmup, "min_runs": options.min_runs,
                         "max_runs": options.max_runs, "budget_s": options.budget_s}}
+
+
+def latency_cost(threads: int = 1, budget_s: float = 0.5,
+                 progress: Callable[[str], None] | None = None):
+    """A cost for :func:`scalekit.studies.budget.fit`: the median latency in ms of a realised
+    network, measured (batch 1, ``threads`` threads; a short harness: 2 warm-up runs, at least 5
+    timed, ``budget_s`` seconds). ``progress(message)`` hears of each network measured."""
+    def cost(spec: Spec, plan: NetworkPlan, counts: NetworkCount) -> tuple[float, dict[str, Any]]:
+        if progress is not None:
+            progress(f"measuring {spec.name}")
+        lat = measure_plan(plan, counts, threads=threads, warmup=2, min_runs=5, budget_s=budget_s)
+        return lat["median_ms"], lat
+    return cost

@@ -1,0 +1,94 @@
+"""``mbconv``: the inverted residual (MobileNetV2, Sandler et al. 2018) with optional
+squeeze-excitation (EfficientNet): 1x1 expand conv-BN-act (none when expand is 1), depthwise k x k
+conv-BN-act with the stride, SE, linear 1x1 project conv-BN, identity shortcut where the shape
+allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SpecError
+from ..fields import float_field, join, kernel_field
+from ..ops import Activation, BatchNorm, Conv, Elementwise, Pool
+from .base import BlockKind, BlockPlan, StageSpec
+from .conv import conv_bn_act
+
+
+@dataclass(frozen=True, kw_only=True)
+class MBConvStage(StageSpec):
+    block: str = "mbconv"
+    kernel: int = 3
+    expand: float = 1.0  # expanded width = block input channels x expand
+    se: float = 0.0  # squeeze ratio: squeeze width = max(1, int(block input channels x se)); 0: no SE
+
+
+@dataclass(frozen=True, kw_only=True)
+class MBConvPlan(BlockPlan):
+    mid: int  # expanded width (== cin when expand is 1)
+    squeeze: int = 0  # squeeze-excitation width; 0 = none
+    residual: bool = False  # identity shortcut
+
+
+def squeeze_excitation(c: int, squeeze: int, act: str, h: int, w: int):
+    """Global pool -> 1x1 conv (bias) -> act -> 1x1 conv (bias) -> sigmoid -> gate c x h x w."""
+    yield Pool("avg", c, h, w)
+    yield Conv(c, squeeze, 1, 1, 1, bias=True)
+    yield Activation(act, squeeze, 1, 1)
+    yield Conv(squeeze, c, 1, 1, 1, bias=True)
+    yield Activation("sigmoid", c, 1, 1)
+    yield Elementwise("mul", c, h, w)
+
+
+class MBConvKind(BlockKind):
+    name = "mbconv"
+    about = ("inverted residual: 1x1 expand, depthwise k x k, optional squeeze-excitation, linear "
+             "1x1 project (MobileNetV2, EfficientNet)")
+    stage = MBConvStage
+    module = "MBConv"
+    columns = {"expand": "exp", "squeeze": "SE ch"}
+    example = {"block": "mbconv", "out": 40, "repeats": 2, "stride": 2, "kernel": 5, "expand": 6,
+               "se": 0.25, "act": "silu"}
+
+    def parse(self, data, path):
+        se = float_field(data, "se", path, 0.0)
+        if not 0.0 <= se <= 1.0:
+            raise SpecError(f"must be > 0 and <= 1, or 0 for no squeeze-excitation, got {se:g}",
+                            field=join(path, "se"))
+        return {"kernel": kernel_field(data, "kernel", path, 3),
+                "expand": float_field(data, "expand", path, 1.0, lo=0.0, lo_open=True, hi=64),
+                "se": se}
+
+    def check(self, stage, cin, path):
+        smallest = cin if stage.repeats == 1 else min(cin, stage.out)  # later blocks take out
+        if stage.expand != 1 and int(smallest * stage.expand) < 1:
+            raise SpecError(f"{smallest} input channels x {stage.expand:g} leaves no expanded "
+                            "channel; expand must give at least 1", field=join(path, "expand"))
+
+    def label(self, b):
+        return (f"MBConv{round(b.mid / b.cin, 2):g} k{b.kernel}x{b.kernel}"
+                f"{' SE' if b.squeeze else ''}")
+
+    def wire(self, stage, *, cin, h, w, stride, drop_path):
+        # expanded width: TF/torchvision adjust_channels(cin, expand) is exact for the integer
+        # ratios (1, 3, 4, 6) every published spec uses; int() otherwise.
+        mid = cin if stage.expand == 1 else int(cin * stage.expand)
+        return MBConvPlan(kind=self.name, cin=cin, cout=stage.out, h=h, w=w, kernel=stage.kernel,
+                          stride=stride, act=stage.act, drop_path=drop_path, mid=mid,
+                          squeeze=max(1, int(cin * stage.se)) if stage.se > 0 else 0,
+                          residual=stride == 1 and cin == stage.out)
+
+    def ops(self, b):
+        if b.mid != b.cin:
+            yield from conv_bn_act(b.cin, b.mid, 1, b.h, b.w, act=b.act)
+        yield from conv_bn_act(b.mid, b.mid, b.kernel, b.h, b.w, b.stride, groups=b.mid, act=b.act)
+        if b.squeeze:
+            yield from squeeze_excitation(b.mid, b.squeeze, b.act, b.ho, b.wo)
+        yield from conv_bn_act(b.mid, b.cout, 1, b.ho, b.wo, act=None)  # linear bottleneck
+        if b.residual:
+            yield Elementwise("add", b.cout, b.ho, b.wo)
+
+    def report(self, b):
+        return {"expand": round(b.mid / b.cin, 4), "squeeze": b.squeeze}
+
+
+KIND = MBConvKind()
