@@ -53,8 +53,8 @@ class Conv:
 
 
 @dataclass(frozen=True)
-class BatchNorm:
-    """BatchNorm over ``c`` channels of h x w (eval: a per-channel affine map)."""
+class _Elementwise:
+    """An op over ``c`` x h x w elements whose output has that shape."""
 
     c: int
     h: int
@@ -66,17 +66,15 @@ class BatchNorm:
 
 
 @dataclass(frozen=True)
-class Activation:
-    """An elementwise nonlinearity: relu, relu6, silu or sigmoid."""
+class BatchNorm(_Elementwise):
+    """BatchNorm over ``c`` channels of h x w (eval: a per-channel affine map)."""
 
-    name: str
-    c: int
-    h: int
-    w: int
 
-    @property
-    def out(self) -> int:
-        return self.c * self.h * self.w
+@dataclass(frozen=True)
+class Activation(_Elementwise):
+    """An elementwise nonlinearity ``name`` (relu, relu6, silu or sigmoid) over c x h x w."""
+
+    name: str = "relu"
 
 
 @dataclass(frozen=True)
@@ -122,18 +120,11 @@ class Linear:
 
 
 @dataclass(frozen=True)
-class Elementwise:
-    """``add`` (a residual sum) or ``mul`` (a squeeze-excitation gate, broadcast from c x 1 x 1)
-    of two tensors into a c x h x w output."""
+class Elementwise(_Elementwise):
+    """``op`` "add" (a residual sum) or "mul" (a squeeze-excitation gate, broadcast from
+    c x 1 x 1) of two tensors into a c x h x w output."""
 
-    op: str  # "add" | "mul"
-    c: int
-    h: int
-    w: int
-
-    @property
-    def out(self) -> int:
-        return self.c * self.h * self.w
+    op: str = "add"
 
 
 Op = Union[Conv, BatchNorm, Activation, Pool, Linear, Elementwise]

@@ -279,7 +279,7 @@ MeasureFn = Callable[[Sequence[ModelRecord], "TimingOptions"],
                      "tuple[list[ModelRecord], dict[str, Any]]"]
 
 
-def _quiet(message: str) -> None:
+def quiet(message: str) -> None:
     pass
 
 
@@ -290,7 +290,7 @@ class Run:
     (never from a stored query)."""
 
     measure: MeasureFn | None = None
-    say: Callable[[str], None] = _quiet
+    say: Callable[[str], None] = quiet
     force: bool = False
 
 

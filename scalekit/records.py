@@ -169,7 +169,7 @@ def make_record(spec: Spec, *, counter: str = "analytic", coefficients: Coeffici
                 networks: Networks | None = None) -> ModelRecord:
     """Count ``spec`` (already scaled, if it is) and wrap the result in a record. ``force``: see
     :func:`count_network`; ``networks``: the study's shared plans (a fresh one otherwise)."""
-    plan, analytic = (networks or Networks()).get(spec)
+    plan, analytic = (networks if networks is not None else Networks()).get(spec)
     nc = count_network(plan, counter, force=force, analytic=analytic)
     stages = tuple(_stage_record(st, sc.counts) for st, sc in zip(plan.stages, nc.stages))
     return ModelRecord(

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from .blocks import StageSpec, kind
 from .errors import ScalingError, SpecError
+from .fields import short_repr
 from .spec import (MAX_BLOCKS, MAX_RESOLUTION, Compound, HeadSpec, Origin, ScalingRules, Spec,
-                   StemSpec, check_network, short_repr)
+                   StemSpec, check_network)
 
 MODES = ("baseline", "depth", "width", "resolution", "compound")
 # Any multiplier (or alpha**phi) past this is a typo; below it every scaled count stays an exact

@@ -20,9 +20,9 @@ import yaml
 from .blocks import StageSpec, kind, stage_kinds
 from .blocks.base import stage_fields
 from .errors import SpecError
-from .fields import (ACTIVATIONS, MAX_CHANNELS, act_field, check_keys, check_names, float_field,
-                     int_field, join, kernel_field, required, short_repr, str_field, stride_field,
-                     type_name)
+from .fields import ACTIVATIONS  # noqa: F401 - the activations a spec may name, re-exported
+from .fields import (MAX_CHANNELS, act_field, check_keys, check_names, float_field, int_field,
+                     join, kernel_field, required, str_field, stride_field, type_name)
 
 BLOCK_TYPES = stage_kinds()  # what a stage's ``block:`` may be (the registered stage kinds)
 DEPTH_ROUNDING = ("ceil", "round")

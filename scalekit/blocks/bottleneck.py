@@ -53,8 +53,8 @@ class BottleneckKind(BlockKind):
         yield from conv_bn_act(b.mid, b.cout, 1, b.ho, b.wo, act=None)
         if b.projection:
             yield from conv_bn_act(b.cin, b.cout, 1, b.h, b.w, b.stride, act=None)
-        yield Elementwise("add", b.cout, b.ho, b.wo)
-        yield Activation(b.act, b.cout, b.ho, b.wo)
+        yield Elementwise(b.cout, b.ho, b.wo, op="add")
+        yield Activation(b.cout, b.ho, b.wo, name=b.act)
 
 
 KIND = BottleneckKind()

@@ -23,7 +23,7 @@ def conv_bn_act(cin: int, cout: int, kernel: int, h: int, w: int, stride: int = 
     yield c
     yield BatchNorm(cout, c.ho, c.wo)
     if act:
-        yield Activation(act, cout, c.ho, c.wo)
+        yield Activation(cout, c.ho, c.wo, name=act)
 
 
 class ConvKind(BlockKind):

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..fields import kernel_field
-from .base import BlockKind, BlockPlan, StageSpec
-from .conv import conv_bn_act
+from .base import StageSpec
+from .conv import ConvKind, conv_bn_act
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,22 +15,17 @@ class DWSepStage(StageSpec):
     kernel: int = 3
 
 
-class DWSepKind(BlockKind):
+class DWSepKind(ConvKind):
+    """Fields and wiring as a conv stage's (kernel, stride, act); two convs in the block."""
+
     name = "dwsep"
     about = "depthwise k x k conv-BN-act, pointwise 1x1 conv-BN-act (MobileNetV1)"
     stage = DWSepStage
     module = "DepthwiseSeparable"
     example = {"block": "dwsep", "out": 64, "repeats": 2, "stride": 2, "kernel": 3, "act": "relu6"}
 
-    def parse(self, data, path):
-        return {"kernel": kernel_field(data, "kernel", path, 3)}
-
     def label(self, b):
         return f"DWSep k{b.kernel}x{b.kernel}"
-
-    def wire(self, stage, *, cin, h, w, stride, drop_path):
-        return BlockPlan(kind=self.name, cin=cin, cout=stage.out, h=h, w=w, kernel=stage.kernel,
-                         stride=stride, act=stage.act)
 
     def ops(self, b):
         yield from conv_bn_act(b.cin, b.cin, b.kernel, b.h, b.w, b.stride, groups=b.cin, act=b.act)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..fields import float_field, join, kernel_field
-from ..ops import Activation, BatchNorm, Conv, Elementwise, Pool
+from ..ops import Activation, Conv, Elementwise, Pool
 from .base import BlockKind, BlockPlan, StageSpec
 from .conv import conv_bn_act
 
@@ -33,10 +33,10 @@ def squeeze_excitation(c: int, squeeze: int, act: str, h: int, w: int):
     """Global pool -> 1x1 conv (bias) -> act -> 1x1 conv (bias) -> sigmoid -> gate c x h x w."""
     yield Pool("avg", c, h, w)
     yield Conv(c, squeeze, 1, 1, 1, bias=True)
-    yield Activation(act, squeeze, 1, 1)
+    yield Activation(squeeze, 1, 1, name=act)
     yield Conv(squeeze, c, 1, 1, 1, bias=True)
-    yield Activation("sigmoid", c, 1, 1)
-    yield Elementwise("mul", c, h, w)
+    yield Activation(c, 1, 1, name="sigmoid")
+    yield Elementwise(c, h, w, op="mul")
 
 
 class MBConvKind(BlockKind):
@@ -85,7 +85,7 @@ class MBConvKind(BlockKind):
             yield from squeeze_excitation(b.mid, b.squeeze, b.act, b.ho, b.wo)
         yield from conv_bn_act(b.mid, b.cout, 1, b.ho, b.wo, act=None)  # linear bottleneck
         if b.residual:
-            yield Elementwise("add", b.cout, b.ho, b.wo)
+            yield Elementwise(b.cout, b.ho, b.wo, op="add")
 
     def report(self, b):
         return {"expand": round(b.mid / b.cin, 4), "squeeze": b.squeeze}

@@ -6,15 +6,15 @@ Exit codes: 0 within bounds, 1 a regression (or an error computing the models), 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from .. import __version__, queries
+from .. import baseline as baseline_check
+from .. import queries
 from ..errors import BaselineError
 from ..files import check_output_path, write_atomic
-from ..queries import QueryError, Run
+from ..queries import QueryError
 from ..report import changes, document
 from ..studies import regression
 from .common import (command_line, counter_option, handle_errors, measure, pop_scaling,
@@ -34,22 +34,6 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
         return regression.parse_percent(value)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
-
-
-def current_document(query: queries.Query, command: str, *, timed: bool,
-                     source: str = "") -> dict[str, Any]:
-    """Compute ``query`` again, as a report document. Latency is measured again only when
-    ``timed`` (``--latency-tolerance``, ``--update``) and the query measured it; otherwise counts
-    only: a counts-only check takes no time and never imports torch. ``source`` names the
-    baseline the query comes from (a query that cannot run is then a BaselineError)."""
-    try:
-        outcome = queries.run_query(query, Run(measure=measure if timed else None, say=say))
-    except QueryError as e:
-        if not source:
-            raise click.UsageError(str(e)) from None
-        raise BaselineError(f"{source}: {e}") from None
-    return document.document(outcome.records, command,
-                             {**outcome.extra, "query": query.to_dict()})
 
 
 @click.command()
@@ -105,63 +89,26 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
                                    "baseline's own query is computed again as recorded")
     check_output_path(output)
     spec_query = None
-    if specs:
-        try:
+    try:
+        if specs:
             spec_query = queries.make_query("check", {"specs": list(specs), "counter": counter,
                                                       **scaling})
-        except QueryError as e:
-            raise click.UsageError(str(e)) from None
-    try:
-        _check(ctx, spec_query, baseline, update, tolerance, latency_tolerance, fmt, output)
+        done = baseline_check.check(baseline, specs=spec_query, update=update,
+                                    tolerance=tolerance, latency_tolerance=latency_tolerance,
+                                    measure=measure, command=command_line(), say=say)
     except BaselineError as e:
         raise CheckUsageError(str(e)) from None
-
-
-def _check(ctx: click.Context, spec_query: queries.Query | None, baseline: str, update: bool,
-           tolerance: float, latency_tolerance: float | None, fmt: str,
-           output: str | None) -> None:
-    if update and not os.path.exists(baseline):
-        if spec_query is None:
-            raise click.UsageError(f"{baseline} does not exist yet: name the models to put in it "
-                                   "(SPEC...), or write it with a reporting command's --format "
-                                   "json --output")
-        _write_baseline(baseline, current_document(spec_query, command_line(), timed=False))
-        return
-    old = document.load_document(baseline)
-    if old.get("scalekit_version") not in (None, __version__):
-        warn(f"{baseline} was written by scalekit {old['scalekit_version']}; this is {__version__}")
-    if latency_tolerance is not None and not update:
-        if not any(regression.has_latency(r) for r in old["records"]):
-            raise CheckUsageError(f"--latency-tolerance: {baseline} holds no latency to compare "
-                                  "(make it with a command that measures latency)")
-        if spec_query is not None:
-            raise CheckUsageError("--latency-tolerance: SPEC... are counted, not timed; run "
-                                  "check without SPEC to compute the baseline's own query")
-    if spec_query is not None:
-        current = current_document(spec_query, command_line(), timed=False)
-    else:
-        try:
-            query = queries.query_from_dict(old.get("query"))
-        except QueryError as e:
-            raise BaselineError(f"{baseline}: {e}") from None
-        current = current_document(query, str(old.get("command") or command_line()),
-                                   timed=update or latency_tolerance is not None, source=baseline)
-    result = regression.compare_documents(old, current, tolerance=tolerance,
-                                          latency_tolerance=None if update else latency_tolerance)
+    except QueryError as e:
+        raise click.UsageError(str(e)) from None
+    if done.result is not None:
+        _show(done.result, baseline, done.headline, fmt, output)
+    for w in done.warnings:
+        warn(w)
+    if done.unusable:
+        raise CheckUsageError(done.unusable)
     if update:
-        _show(result, baseline, f"updating {baseline}: "
-              + (f"{len(result.changes)} changes" if result.changes else "no changes"), fmt, output)
-        _write_baseline(baseline, current)
-        return
-    _show(result, baseline, changes.verdict(result, baseline), fmt, output)
-    if latency_tolerance is not None:
-        for c in result.changes:
-            if c.status == "no latency":
-                warn(f"latency of {c.model} not compared: {c.where}")
-        if result.latency_compared == 0:
-            raise CheckUsageError("--latency-tolerance: no model has latency on both sides; the "
-                                  "current run measured none")
-    if not result.ok:
+        _write_baseline(baseline, done.current)
+    elif done.failed:
         ctx.exit(1)
 
 
