@@ -88,6 +88,15 @@ def check(baseline: str, *, specs: Query | None = None, update: bool = False,
         timed = update or latency_tolerance is not None
         current = current_document(query, str(old.get("command") or command),
                                    measure=measure if timed else None, source=baseline, say=say)
+    before = regression.document_convention(old)
+    after = regression.document_convention(current)
+    if before and after and before != after:
+        if not update:
+            raise BaselineError(
+                f"{baseline} counts MACs under the {before} convention and this run under "
+                f"{after}: they cannot be compared (check with --convention {before}, or "
+                "rewrite the baseline with --update)")
+        warnings.append(f"{baseline}: the convention changes from {before} to {after}")
     result = regression.compare_documents(old, current, tolerance=tolerance,
                                           latency_tolerance=None if update else latency_tolerance)
     if update:

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .bundled import bundled_specs, load_named
+from .conventions import DEFAULT as DEFAULT_CONVENTION
+from .conventions import NAMES as CONVENTION_NAMES
 from .errors import ScalekitError, ScalingError, SpecError
-from .records import COUNTER_NAMES, ModelRecord, Networks, make_record, spec_records
+from .records import (COUNTER_NAMES, ModelRecord, Networks, counter_convention, make_record,
+                      spec_records, with_convention)
 from .scaling import MODES, Coefficients, scale, scale_spec
 from .spec import Spec, load_spec, spec_to_yaml
 from .strategies import DIAL_MODES, dial, get_strategy, strategy_coefficients
@@ -169,6 +172,9 @@ SCALING: dict[str, tuple[Check, Any]] = {
     "preset": (_optional(_text), None),
 }
 _COUNTER = {"counter": (_choice(*COUNTER_NAMES), "analytic")}
+# what the records' MACs count (scalekit/conventions.py); not given: the counter's own (thop's
+# for --counter thop, so that baselines stored before conventions existed read as they were)
+_CONVENTION = {"convention": (_choice(*CONVENTION_NAMES), DEFAULT_CONVENTION)}
 MAX_THREADS = 4096
 MAX_BATCH = 1_000_000
 
@@ -186,13 +192,14 @@ _TARGETS = {f"target_{m}": (_optional(_number(0.0)), None)
 
 PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "list": {},
-    "info": {"spec": (_name, None), **_COUNTER, **_timing(True, 5.0)},
+    "info": {"spec": (_name, None), **_COUNTER, **_CONVENTION, **_timing(True, 5.0)},
     "scale": {"spec": (_name, None), **SCALING, "strategy": (_optional(_text), None),
-              "factor": (_FINITE, None), **_COUNTER,
+              "factor": (_FINITE, None), **_COUNTER, **_CONVENTION,
               **_timing(True, 5.0)},
     "compare": {"specs": (_names, []), "mode": (_optional(_list_of(MODES)), None),
                 "table": (_optional(_tables), None), "match": (_optional(_choice("macs")), None),
-                "budget": (_optional(_number(0.0)), None), **_COUNTER, **_timing(True, 5.0)},
+                "budget": (_optional(_number(0.0)), None), **_COUNTER, **_CONVENTION,
+                **_timing(True, 5.0)},
     "fit": {"spec": (_name, None), **_TARGETS, "mode": (_choice(*DIAL_MODES), "compound"),
             "threads": (_int(1, MAX_THREADS), 1), "max_measurements": (_int(2, 10_000), 12)},
     "sweep": {"spec": (_name, None), "mode": (_list_of(DIAL_MODES), list(sweeps.DEFAULT_MODES)),
@@ -200,7 +207,7 @@ PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
                                                           "params"),
               **_COUNTER, **_timing(False, 1.0)},
     "bench": {"specs": (_some_names, None), **SCALING, **_timing(True, 5.0), **_HARNESS},
-    "check": {"specs": (_some_names, None), **_COUNTER, **SCALING},
+    "check": {"specs": (_some_names, None), **_COUNTER, **_CONVENTION, **SCALING},
 }
 REQUIRED = {"info": ("spec",), "scale": ("spec",), "fit": ("spec",), "sweep": ("spec",),
             "bench": ("specs",), "check": ("specs",)}
@@ -242,6 +249,11 @@ def make_query(command: str, params: Mapping[str, Any]) -> Query:
             out[key] = check(params[key])
         except ValueError as e:
             raise QueryError(f"`{command}` parameter {key}: {e}") from None
+    if "convention" in allowed:
+        try:
+            out["convention"] = counter_convention(out["counter"], params.get("convention"))
+        except ValueError as e:
+            raise QueryError(str(e)) from None
     return Query(command, out)
 
 
@@ -347,7 +359,7 @@ def _list(p: Mapping[str, Any], run: Run) -> Outcome:
 
 def _info(p: Mapping[str, Any], run: Run) -> Outcome:
     rec = make_record(load_named(p["spec"]), counter=p["counter"], force=run.force)
-    records, extra = _timed([rec], p, run)
+    records, extra = _timed([with_convention(rec, p["convention"])], p, run)
     return Outcome(records, extra, view=records[0])
 
 
@@ -396,7 +408,7 @@ def _scale(p: Mapping[str, Any], run: Run) -> Outcome:
     rb = make_record(base, counter=p["counter"], mode="baseline", force=run.force)
     ideal = coef.ideal_flops_factor(base.resolution)
     extra: dict[str, Any] = {"ideal_macs_factor": ideal}
-    (rb, rs), timing = _timed([rb, rs], p, run)
+    (rb, rs), timing = _timed([with_convention(r, p["convention"]) for r in (rb, rs)], p, run)
     extra.update(timing)
     strategy = None
     if p["strategy"] is not None:
@@ -442,11 +454,15 @@ def _compare(p: Mapping[str, Any], run: Run) -> Outcome:
                                  "outside the paper); tables 2 and 4 have fixed rows")
     if rest:
         matched = p["match"] is not None or p["budget"] is not None
+        if matched and p["convention"] != DEFAULT_CONVENTION:
+            raise QueryError(f"--match and --budget solve for equal {DEFAULT_CONVENTION} MACs "
+                             f"(conv + linear); they take no --convention {p['convention']}")
         rows = tables.compare(specs, modes, rest, counter, match=matched, budget=p["budget"])
         groups.append(Group("matched" if matched else "scaling", rows, rest, p["budget"]))
     if 4 in chosen:
         groups.append(Group("table4", tables.table4(counter=counter)))
-    records, extra = _timed([r for g in groups for r in g.records], p, run)
+    records, extra = _timed([with_convention(r, p["convention"]) for g in groups
+                             for r in g.records], p, run)
     start = 0
     for i, g in enumerate(groups):  # the timed records back into their tables
         groups[i] = replace(g, records=records[start:start + len(g.records)])
@@ -530,7 +546,7 @@ def _bench(p: Mapping[str, Any], run: Run) -> Outcome:
 
 
 def _check(p: Mapping[str, Any], run: Run) -> Outcome:
-    records = spec_records(p["specs"], p["counter"], _scaling(p))
+    records = spec_records(p["specs"], p["counter"], _scaling(p), p["convention"])
     return Outcome(records, view=records)
 
 

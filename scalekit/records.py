@@ -5,6 +5,11 @@ that whatever a record flows into (latency, the memory guard, a fit, a sweep) ne
 counts the network again. :class:`Networks` shares that work between the records of one study:
 each distinct network is expanded once and counted once per counter.
 
+A record's ``macs`` follow a counting convention (scalekit/conventions.py; ``convention``, in
+``unit``): the paper's conv + linear multiply-accumulates unless :func:`with_convention` recounts
+it under another. Its ``analytic`` counts stay the paper's, whatever the convention (latency's
+GFLOP/s and the memory guard read them).
+
 Records are plain data; report/ turns them into tables, JSON, CSV or Markdown. The analytic
 counter needs no torch; ``counter="torch"`` / ``"thop"`` import it lazily.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+from . import conventions
 from .blocks import kind
 from .bundled import load_named
 from .counting import Counts, NetworkCount, count_plan
@@ -22,6 +28,22 @@ from .scaling import Coefficients, scale_spec
 from .spec import Spec
 
 COUNTER_NAMES = ("analytic", "torch", "thop")
+# the convention a cross-check counter's MACs follow (it measures, so it cannot count another);
+# the analytic counter counts any convention
+COUNTER_CONVENTIONS = {"torch": "paper", "thop": "thop"}
+
+
+def counter_convention(counter: str, convention: str | None = None) -> str:
+    """The convention records counted by ``counter`` follow: ``convention`` (default: the
+    counter's own, else paper). ValueError when a cross-check counter cannot count it."""
+    own = COUNTER_CONVENTIONS.get(counter)
+    if convention is None:
+        return own or conventions.DEFAULT
+    conventions.get(convention)
+    if own is not None and convention != own:
+        raise ValueError(f"--counter {counter} measures the {own} convention only, not "
+                         f"{convention}; --counter analytic counts every convention exactly")
+    return convention
 
 
 @dataclass(frozen=True)
@@ -39,10 +61,11 @@ class StageRecord:
     acts: int
     label: str = ""  # what the blocks are: "MBConv6 k5x5 SE", "Conv k7x7 + MaxPool k3x3"
     columns: Mapping[str, Any] = field(default_factory=dict)  # the block kind's own (report())
+    unit: str = "MACs"  # of ``macs``: the record's convention's
 
     @property
     def flops(self) -> int:
-        return 2 * self.macs
+        return 2 * self.macs if self.unit == "MACs" else self.macs
 
     def to_dict(self) -> dict[str, Any]:
         # expand and se (the squeeze-excitation width) are schema-1 fields of every stage
@@ -65,6 +88,7 @@ class ModelRecord:
     acts: int
     stages: tuple[StageRecord, ...]
     counter: str = "analytic"
+    convention: str = conventions.DEFAULT  # what ``macs`` count (scalekit/conventions.py)
     coefficients: Coefficients | None = None
     mode: str | None = None  # compare: baseline / depth / width / resolution / compound
     latency: dict[str, Any] | None = None
@@ -77,8 +101,14 @@ class ModelRecord:
     analytic: NetworkCount | None = field(default=None, compare=False, repr=False)
 
     @property
+    def unit(self) -> str:
+        """What ``macs`` are counted in: MACs, or FLOPs (the ``full`` convention)."""
+        return conventions.get(self.convention).unit
+
+    @property
     def flops(self) -> int:
-        return 2 * self.macs
+        """FLOPs: 2 x MACs, or the count itself under a convention counted in FLOPs."""
+        return 2 * self.macs if self.unit == "MACs" else self.macs
 
     def to_dict(self) -> dict[str, Any]:
         c = self.coefficients
@@ -88,6 +118,8 @@ class ModelRecord:
             "base": self.base,
             "mode": self.mode,
             "counter": self.counter,
+            "convention": self.convention,
+            "unit": self.unit,
             "coefficients": None if c is None else {
                 "phi": c.phi, "depth": c.depth, "width": c.width,
                 "resolution": None if c.size else c.resolution, "size": c.size,
@@ -175,14 +207,30 @@ def make_record(spec: Spec, *, counter: str = "analytic", coefficients: Coeffici
     return ModelRecord(
         name=spec.name, spec_path=spec.path, base=base or (spec.origin.spec if spec.origin else spec.name),
         resolution=spec.resolution, params=nc.total.params, macs=nc.total.macs, acts=nc.total.acts,
-        stages=stages, counter=counter, coefficients=coefficients, mode=mode, reference=reference,
-        notes=notes, network=spec, plan=plan, analytic=analytic)
+        stages=stages, counter=counter, convention=counter_convention(counter),
+        coefficients=coefficients, mode=mode, reference=reference, notes=notes, network=spec,
+        plan=plan, analytic=analytic)
+
+
+def with_convention(rec: ModelRecord, convention: str) -> ModelRecord:
+    """``rec`` with its MACs (total and per stage) counted under ``convention``, from its plan.
+    A record counted by a cross-check counter keeps its own (ValueError if asked another)."""
+    if rec.convention == convention:
+        return rec
+    counter_convention(rec.counter, convention)
+    if rec.plan is None:
+        raise ValueError(f"{rec.name}: no plan to count under {convention}")
+    cc = conventions.count_convention(rec.plan, convention)
+    stages = tuple(replace(s, macs=macs, unit=cc.unit) for s, (_, macs) in zip(rec.stages, cc.stages))
+    return replace(rec, macs=cc.total, stages=stages, convention=convention)
 
 
 def spec_records(specs: Sequence[str], counter: str = "analytic",
-                 scaling: dict[str, Any] | None = None) -> list[ModelRecord]:
+                 scaling: dict[str, Any] | None = None,
+                 convention: str | None = None) -> list[ModelRecord]:
     """One record per SPEC, counted like ``scalekit info``; with scaling flags (``phi``,
-    ``width``, ``preset``, ...) each spec is scaled first (mode ``scaled``)."""
+    ``width``, ``preset``, ...) each spec is scaled first (mode ``scaled``); ``convention``: see
+    :func:`with_convention` (default: the counter's own)."""
     flags = {k: v for k, v in (scaling or {}).items() if v is not None}
     out = []
     for s in specs:
@@ -193,4 +241,6 @@ def spec_records(specs: Sequence[str], counter: str = "analytic",
                                    base=spec.name))
         else:
             out.append(make_record(spec, counter=counter))
+    if convention is not None:
+        out = [with_convention(r, convention) for r in out]
     return out

@@ -17,8 +17,8 @@ from ..files import check_output_path, write_atomic
 from ..queries import QueryError
 from ..report import changes, document
 from ..studies import regression
-from .common import (command_line, counter_option, handle_errors, measure, pop_scaling,
-                     render_text, say, scaling_options, stdout_console, warn)
+from .common import (command_line, convention_option, counter_option, handle_errors, measure,
+                     pop_scaling, render_text, say, scaling_options, stdout_console, warn)
 
 
 class CheckUsageError(click.ClickException):
@@ -52,6 +52,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
                    " 25%). Off by default, because shared CI runners are noisy.")
 @scaling_options
 @counter_option
+@convention_option
 @click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table",
               show_default=True,
               help="table for people; markdown (verdict + table) to post on a pull request.")
@@ -59,8 +60,8 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
               metavar="FILE", help="Write the result to FILE (atomically) instead of stdout.")
 @handle_errors
 def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
-          latency_tolerance: float | None, counter: str, fmt: str, output: str | None,
-          **kwargs) -> None:
+          latency_tolerance: float | None, counter: str, convention: str | None, fmt: str,
+          output: str | None, **kwargs) -> None:
     """Recompute models and compare them with a stored JSON baseline: a CI guard for a model's
     cost. Prints what changed; exits 0 within bounds, 1 on a regression, 2 on a usage error.
 
@@ -76,7 +77,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
     against that command's parameters; nothing in it says where to write or what to run.
     Params, MACs, acts and resolution must match exactly (or within --tolerance); a model added
     or removed is a regression; latency is compared only with --latency-tolerance. Without it
-    (and without --update) the query is computed with counts only.
+    (and without --update) the query is computed with counts only. A baseline counted under
+    another --convention than the current run is refused (rewrite it with --update).
     """
     ctx = click.get_current_context()
     scaling = pop_scaling(kwargs)
@@ -84,6 +86,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
         given = [f"--{k}" for k, v in scaling.items() if v is not None]
         if ctx.get_parameter_source("counter") is click.core.ParameterSource.COMMANDLINE:
             given.append("--counter")
+        if convention is not None:
+            given.append("--convention")
         if given:
             raise click.UsageError(f"{', '.join(given)} apply to SPEC...; without SPEC the "
                                    "baseline's own query is computed again as recorded")
@@ -92,7 +96,7 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
     try:
         if specs:
             spec_query = queries.make_query("check", {"specs": list(specs), "counter": counter,
-                                                      **scaling})
+                                                      "convention": convention, **scaling})
         done = baseline_check.check(baseline, specs=spec_query, update=update,
                                     tolerance=tolerance, latency_tolerance=latency_tolerance,
                                     measure=measure, command=command_line(), say=say)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import queries
+from ..conventions import NAMES as CONVENTION_NAMES
 from ..errors import ScalekitError
 from ..files import check_output_path, write_atomic
 from ..queries import Outcome, QueryError, Run
@@ -75,6 +76,18 @@ def counter_option(f: Callable) -> Callable:
                         help="analytic: exact, torch-free. torch: FlopCounterMode on a meta-device "
                              "module. thop: thop.profile on a real module (counts BN and ReLU too, "
                              "misses SiLU/Sigmoid).")(f)
+
+
+def convention_option(f: Callable) -> Callable:
+    """--convention NAME: what the MACs count (scalekit/conventions.py; docs/conventions.md)."""
+    return click.option("--convention", type=click.Choice(CONVENTION_NAMES), default=None,
+                        metavar="NAME",
+                        help="What MACs count: paper (default: conv + linear multiply-"
+                             "accumulates), or the convention of fvcore, ptflops (its pytorch "
+                             "backend), ptflops-aten, thop or torchinfo, each reproduced exactly; "
+                             "full: every multiply and add, in FLOPs. Choices: "
+                             f"{', '.join(CONVENTION_NAMES)}. See docs/conventions.md and "
+                             "`scalekit reconcile`.")(f)
 
 
 def force_option(f: Callable) -> Callable:
@@ -275,9 +288,13 @@ def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str 
 
 
 def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, command: str,
-         table: Callable[[], Sequence[Any]], extra: dict | None = None) -> None:
-    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables."""
-    if fmt == "json":
+         table: Callable[[], Sequence[Any]], extra: dict | None = None,
+         texts: dict[str, Callable[[], str]] | None = None) -> None:
+    """Print (or write atomically) ``records`` in ``fmt``. ``table`` builds the rich renderables;
+    ``texts`` builds a command's own csv or markdown (default: one row per record)."""
+    if fmt in (texts or {}):
+        text = texts[fmt]()  # type: ignore[index]
+    elif fmt == "json":
         text = document.to_json(document.document(records, command, extra))
     elif fmt == "csv":
         text = document.to_csv(records)

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import click
 
+from ..conventions import DEFAULT as DEFAULT_CONVENTION
 from ..report import tables
 from ..scaling import MODES
-from .common import (Budget, counter_option, force_option, format_options, handle_errors,
-                     latency_options, parse_modes, pop_latency, report_query)
+from .common import (Budget, convention_option, counter_option, force_option, format_options,
+                     handle_errors, latency_options, parse_modes, pop_latency, report_query)
 
-CAPTION = ("MACs = conv + linear multiply-accumulates, counted exactly by scalekit; 'paper FLOPS' "
+PAPER_MACS = "MACs = conv + linear multiply-accumulates"
+CAPTION = (f"{PAPER_MACS}, counted exactly by scalekit; 'paper FLOPS' "
            "and 'paper top-1' are the EfficientNet paper's REPORTED figures (accuracy needs "
            "ImageNet training; scalekit measures none). diff = ours vs the paper's FLOPS.")
+
+
+def _caption(records) -> str:
+    """CAPTION, defining the MACs of the records' convention (--convention)."""
+    conv = tables.convention_of(records)
+    if conv.name == DEFAULT_CONVENTION:
+        return CAPTION
+    text = CAPTION.replace(PAPER_MACS, conv.definition, 1)
+    return text if conv.unit == "MACs" else text.replace(
+        " diff = ours vs the paper's FLOPS.", " diff: none (FLOPs are not the paper's unit).")
 MATCH_CAPTION = ("At equal cost: each single-dimension row's coefficient is solved so that its rounded "
                  "network's MACs are as close as they can be to the target (the compound row's, or "
                  "--budget), from either side: rounding makes MACs a step function of the "
@@ -35,7 +47,7 @@ def _draw(outcome):
                 out.append(tables.matched_table(g.records, heading, MATCH_CAPTION))
             else:
                 heading = f"EfficientNet paper {title}: scaling by one dimension vs compound"
-                out.append(tables.compare_table(g.records, heading, CAPTION))
+                out.append(tables.compare_table(g.records, heading, _caption(g.records)))
     if outcome.extra.get("timing"):
         out.append(tables.timing_line(outcome.extra["timing"], outcome.records))
     return out
@@ -56,13 +68,14 @@ def _draw(outcome):
 @click.option("--budget", type=Budget(), default=None, metavar="N",
               help="With --match (implied): solve every row, compound too, to these MACs: 2G, 2e9.")
 @counter_option
+@convention_option
 @latency_options()
 @force_option
 @format_options
 @handle_errors
 def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
-            match: str | None, budget: float | None, counter: str, force: bool, fmt: str,
-            output: str | None, **kwargs) -> None:
+            match: str | None, budget: float | None, counter: str, convention: str | None,
+            force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Scale baselines by depth, width, resolution and compound scaling at the paper's stated
     coefficients, and show our exact counts next to the paper's figures, and each model's CPU
     latency, measured on this machine (--no-latency: counts only, instant).
@@ -74,5 +87,5 @@ def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
     """
     params = {"specs": list(specs), "mode": None if mode is None else parse_modes(mode, MODES),
               "table": [int(t) for t in tables_] or None, "match": match, "budget": budget,
-              "counter": counter, **pop_latency(kwargs)}
+              "counter": counter, "convention": convention, **pop_latency(kwargs)}
     report_query("compare", params, fmt=fmt, output=output, force=force, draw=_draw)

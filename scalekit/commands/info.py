@@ -6,8 +6,8 @@ import click
 
 from ..crosscheck import THOP_NOTE
 from ..report import tables
-from .common import (counter_option, force_option, format_options, handle_errors,
-                     latency_options, pop_latency, report_query)
+from .common import (convention_option, counter_option, force_option, format_options,
+                     handle_errors, latency_options, pop_latency, report_query)
 
 
 def _list_table(outcome):
@@ -43,11 +43,13 @@ def _info_table(outcome):
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @counter_option
+@convention_option
 @latency_options()
 @force_option
 @format_options
 @handle_errors
-def info(spec: str, counter: str, force: bool, fmt: str, output: str | None, **kwargs) -> None:
+def info(spec: str, counter: str, convention: str | None, force: bool, fmt: str,
+         output: str | None, **kwargs) -> None:
     """Show a network stage by stage: block type, kernel, stride, the block kind's own columns
     (expansion, squeeze-excitation width, ...), channels, repeats, input resolution, and exact
     params, MACs and activations; then its CPU latency, measured (--no-latency: counts only,
@@ -55,5 +57,6 @@ def info(spec: str, counter: str, force: bool, fmt: str, output: str | None, **k
 
     SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
     """
-    report_query("info", {"spec": spec, "counter": counter, **pop_latency(kwargs)}, fmt=fmt,
-                 output=output, force=force, draw=_info_table)
+    report_query("info", {"spec": spec, "counter": counter, "convention": convention,
+                          **pop_latency(kwargs)},
+                 fmt=fmt, output=output, force=force, draw=_info_table)

@@ -7,9 +7,9 @@ import click
 from ..files import check_artefact_path, write_atomic
 from ..report import tables
 from ..strategies import STRATEGY_NAMES
-from .common import (counter_option, finite_number, force_option, format_options, handle_errors,
-                     latency_options, overwrite_option, pop_latency, pop_scaling, report_query,
-                     scaling_options)
+from .common import (convention_option, counter_option, finite_number, force_option,
+                     format_options, handle_errors, latency_options, overwrite_option, pop_latency,
+                     pop_scaling, report_query, scaling_options)
 
 
 def _table(outcome):
@@ -41,12 +41,13 @@ def _table(outcome):
 @overwrite_option("--out FILE")
 @force_option
 @counter_option
+@convention_option
 @latency_options()
 @format_options
 @handle_errors
 def scale(spec: str, strategy: str | None, factor: float | None, out: str | None,
-          overwrite: bool, force: bool, counter: str, fmt: str, output: str | None,
-          **kwargs) -> None:
+          overwrite: bool, force: bool, counter: str, convention: str | None, fmt: str,
+          output: str | None, **kwargs) -> None:
     """Scale SPEC and show it stage by stage next to the baseline.
 
     \b
@@ -68,6 +69,6 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
         click.echo(f"wrote {out}", err=True)
 
     params = {"spec": spec, **pop_scaling(kwargs), "strategy": strategy, "factor": factor,
-              "counter": counter, **pop_latency(kwargs)}
+              "counter": counter, "convention": convention, **pop_latency(kwargs)}
     report_query("scale", params, fmt=fmt, output=output, force=force, draw=_table,
                  after=write_spec if out else None)

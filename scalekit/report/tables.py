@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from rich import box
 from rich.table import Table
 
+from .. import conventions
 from ..blocks import KINDS
 from ..records import ModelRecord
 
@@ -22,6 +23,29 @@ def fmt_m(n: float) -> str:
 
 def fmt_g(n: float) -> str:
     return f"{n / 1e9:,.3f}"
+
+
+def convention_of(records: Sequence[ModelRecord]) -> conventions.Convention:
+    """The counting convention of a table's records (one per query: the first record's)."""
+    return conventions.get(records[0].convention if records else conventions.DEFAULT)
+
+
+def macs_header(records: Sequence[ModelRecord], scale: str = "G") -> str:
+    """``MACs (G)``; under another convention ``MACs (G, fvcore)``, ``FLOPs (G, full)``."""
+    return convention_of(records).header(scale)
+
+
+def convention_note(records: Sequence[ModelRecord]) -> list[str]:
+    """A caption line saying what the MACs count, when that is not the paper's convention."""
+    c = convention_of(records)
+    return [] if c.name == conventions.DEFAULT else [f"--convention {c.name}: {c.definition}."]
+
+
+def _vs_paper(r: ModelRecord, paper_b: float) -> str:
+    """Ours against a paper figure (billions of multiply-adds); blank for a count in FLOPs."""
+    if r.unit != "MACs":
+        return ""
+    return f"{(r.macs / 1e9 - paper_b) / paper_b * 100:+.1f}%"
 
 
 def new_table(title: str | None = None, caption: str | None = None) -> Table:
@@ -123,14 +147,15 @@ def _cell(v: Any) -> str:
 
 
 def info_table(r: ModelRecord) -> Table:
+    c = convention_of([r])
+    flops = "; FLOPs = 2 x MACs" if c.unit == "MACs" else ""
     t = new_table(f"{r.name} at {r.resolution}x{r.resolution}",
-               caption=f"counter: {r.counter}. MACs = conv + linear multiply-accumulates (the "
-                       "paper's FLOPS); FLOPs = 2 x MACs; acts = conv/linear/max-pool output "
-                       "elements (pycls).")
+               caption=f"counter: {r.counter}. {c.definition}{flops}; acts = conv/linear/"
+                       "max-pool output elements (pycls).")
     extra = _kind_columns(r)
     for col, just in (("stage", "left"), ("block", "left"), ("k", "right"), ("s", "right"),
                       *((h, "right") for h in extra.values()), ("in -> out", "right"),
-                      ("n", "right"), ("input", "right"), ("params", "right"), ("MACs", "right"),
+                      ("n", "right"), ("input", "right"), ("params", "right"), (c.label, "right"),
                       ("acts", "right")):
         t.add_column(col, justify=just, no_wrap=True)
     for s in r.stages:
@@ -146,8 +171,11 @@ def info_table(r: ModelRecord) -> Table:
 
 
 def totals_line(r: ModelRecord) -> str:
+    c = convention_of([r])
+    flops = f"{fmt_int(r.flops)} FLOPs, " if c.unit == "MACs" else ""
+    which = "" if c.name == conventions.DEFAULT else f", {c.name} convention"
     return (f"{r.name}: {fmt_int(r.params)} params ({r.params / 1e6:.2f} M), "
-            f"{fmt_int(r.macs)} MACs ({r.macs / 1e9:.3f} G), {fmt_int(r.flops)} FLOPs, "
+            f"{fmt_int(r.macs)} {c.unit} ({r.macs / 1e9:.3f} G{which}), {flops}"
             f"{fmt_int(r.acts)} acts ({r.acts / 1e6:.2f} M)")
 
 
@@ -157,10 +185,13 @@ def _arrow(a: Any, b: Any) -> str:
 
 def scale_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
     c = scaled.coefficients
+    conv = convention_of([scaled])
+    what = ("MACs = multiply-accumulates (paper's FLOPS)" if conv.name == conventions.DEFAULT
+            else conv.definition)
     t = new_table(f"{base.name} -> {scaled.name}",
-               caption=f"coefficients: {c.describe() if c else 'none'}. MACs = multiply-accumulates "
-                       f"(paper's FLOPS). Ideal MAC growth d*w^2*r^2 = {ideal:.3f}x before rounding.")
-    for col in ("stage", "block", "channels", "repeats", "input", "params", "MACs", "acts"):
+               caption=f"coefficients: {c.describe() if c else 'none'}. {what}. Ideal MAC growth "
+                       f"d*w^2*r^2 = {ideal:.3f}x before rounding.")
+    for col in ("stage", "block", "channels", "repeats", "input", "params", conv.label, "acts"):
         t.add_column(col, justify="left" if col in ("stage", "block") else "right", no_wrap=True)
     for a, b in zip(base.stages, scaled.stages):
         t.add_row(a.name, a.block, _arrow(f"{a.cout}", f"{b.cout}"), _arrow(a.repeats, b.repeats),
@@ -177,10 +208,13 @@ def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
               f"{scaled.resolution / base.resolution:.3f}x", "")
     t.add_row("params", fmt_int(base.params), fmt_int(scaled.params),
               f"{scaled.params / base.params:.3f}x", "")
-    t.add_row("MACs", fmt_int(base.macs), fmt_int(scaled.macs), f"{scaled.macs / base.macs:.3f}x",
-              f"{scaled.macs / base.macs / ideal:.3f} of {ideal:.3f}x")
-    t.add_row("FLOPs (2xMACs)", fmt_int(base.flops), fmt_int(scaled.flops),
-              f"{scaled.flops / base.flops:.3f}x", "")
+    conv = convention_of([scaled])
+    t.add_row(conv.label, fmt_int(base.macs), fmt_int(scaled.macs),
+              f"{scaled.macs / base.macs:.3f}x", f"{scaled.macs / base.macs / ideal:.3f} of "
+                                                 f"{ideal:.3f}x")
+    if conv.unit == "MACs":
+        t.add_row("FLOPs (2xMACs)", fmt_int(base.flops), fmt_int(scaled.flops),
+                  f"{scaled.flops / base.flops:.3f}x", "")
     t.add_row("acts", fmt_int(base.acts), fmt_int(scaled.acts), f"{scaled.acts / base.acts:.3f}x", "")
     b, s = base.latency, scaled.latency
     if b and s:
@@ -222,7 +256,7 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     lat_cols = latency_columns(records)
     t = new_table(title, caption="\n".join([caption] + notes))
     for col, just in (("model", "left"), ("mode", "left"), ("d", "right"), ("w", "right"),
-                      ("px", "right"), ("params (M)", "right"), ("MACs (G)", "right"),
+                      ("px", "right"), ("params (M)", "right"), (macs_header(records), "right"),
                       ("paper FLOPS (B)", "right"), ("diff", "right"), ("acts (M)", "right"),
                       ("paper top-1 % (reported)", "right"),
                       *((c, "right") for c in lat_cols), ("note", "left")):
@@ -230,7 +264,7 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     for r in by_base(t, records):
         ref = r.reference or {}
         pf = ref.get("paper_flops_b")
-        diff = "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%"
+        diff = "" if pf is None else _vs_paper(r, pf)
         c = r.coefficients
         t.add_row(r.base, r.mode or "", "" if c is None else f"{c.depth:.3g}",
                   "" if c is None else f"{c.width:.3g}", str(r.resolution),
@@ -323,8 +357,9 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
                caption="\n".join(["params and MACs counted exactly by scalekit at each model's "
                                   "official resolution; paper and torchvision columns are their "
                                   "REPORTED figures; top-1 is the paper's, not measured here."]
-                                 + notes))
-    for col in ("model", "px", "params", "paper params (M)", "torchvision params", "MACs (G)",
+                                 + convention_note(records) + notes))
+    for col in ("model", "px", "params", "paper params (M)", "torchvision params",
+                macs_header(records),
                 "paper FLOPS (B)", "torchvision GMACs", "diff vs paper",
                 "paper top-1 % (reported)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "note") else "right", no_wrap=True)
@@ -335,7 +370,7 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
                   "" if ref.get("torchvision_params") is None else fmt_int(ref["torchvision_params"]),
                   f"{r.macs / 1e9:.3f}", "" if pf is None else ref.get("paper_flops_b_text", f"{pf:g}"),
                   "" if ref.get("torchvision_gmacs") is None else f"{ref['torchvision_gmacs']:.3f}",
-                  "" if pf is None else f"{(r.macs / 1e9 - pf) / pf * 100:+.1f}%",
+                  "" if pf is None else _vs_paper(r, pf),
                   f"{ref.get('paper_top1', 0):.1f}", *latency_cells(r, lat_cols),
                   " ".join(f"[{index[n]}]" for n in r.notes))
     return t
@@ -363,8 +398,9 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
             f"{records[0].macs / r.macs:.1f}x fewer MACs: it reaches {lat['gflops_per_s']:.1f} "
             f"GFLOP/s to {records[0].name}'s {base['gflops_per_s']:.1f} (depthwise convs and "
             "squeeze-excitation do little arithmetic per byte moved).")
-    t = new_table("EfficientNet paper Table 4: inference latency", caption="\n".join(lines))
-    cols = ["model", "px", "params (M)", "MACs (G)", "paper top-1 % (reported)",
+    t = new_table("EfficientNet paper Table 4: inference latency",
+                  caption="\n".join(lines + convention_note(records)))
+    cols = ["model", "px", "params (M)", macs_header(records), "paper top-1 % (reported)",
             "paper latency (s)", "paper speedup", "latency ms ± IQR", "GFLOP/s (% peak)",
             "speedup"]
     if opt_base:

@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ..conventions import DEFAULT as DEFAULT_CONVENTION
+from ..records import COUNTER_CONVENTIONS
 
 COUNT_METRICS = ("params", "macs", "acts")
 # statuses that fail the check
@@ -36,6 +38,23 @@ def parse_percent(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{text!r}: must be a finite percentage >= 0")
     return value / 100.0
+
+
+def record_convention(record: dict[str, Any]) -> str:
+    """The convention a stored record's MACs follow (scalekit/conventions.py): its
+    ``convention``; a record written before conventions were named follows its counter's (thop's
+    for ``--counter thop``), else the paper's."""
+    c = record.get("convention")
+    if isinstance(c, str):
+        return c
+    return COUNTER_CONVENTIONS.get(str(record.get("counter")), DEFAULT_CONVENTION)
+
+
+def document_convention(doc: dict[str, Any]) -> str | None:
+    """The convention of a document's records (``paper``; ``paper and thop`` if they are mixed),
+    None when it has no records."""
+    names = sorted({record_convention(r) for r in doc["records"]})
+    return " and ".join(names) if names else None
 
 
 def has_latency(record: dict[str, Any]) -> bool:
