@@ -133,7 +133,11 @@ TOOL_NAMES = tuple(TOOLS)
 
 
 def installed(tool: Tool) -> bool:
-    return importlib.util.find_spec(tool.module) is not None
+    """Can ``tool`` be imported (without importing it)?"""
+    try:
+        return importlib.util.find_spec(tool.module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def version(tool: Tool) -> str | None:
@@ -163,10 +167,12 @@ def _quiet() -> Iterator[io.StringIO]:
 @dataclass(frozen=True)
 class ToolResult:
     """One tool's run: ``status`` is ``exact`` (its total is scalekit's count of its
-    convention), ``differs``, ``not installed``, ``not run`` (the memory guard) or ``failed``."""
+    convention), ``differs``, ``not installed``, ``not run`` (the memory guard), ``failed``, or
+    ``skipped`` (not among the tools asked for)."""
 
     tool: str
     convention: str
+    package: str
     version: str | None
     device: str
     call: str
@@ -180,17 +186,21 @@ class ToolResult:
         return None if self.total is None else self.total - self.expected
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tool": self.tool, "convention": self.convention, "version": self.version,
+        return {"tool": self.tool, "convention": self.convention, "package": self.package,
+                "version": self.version,
                 "device": self.device, "call": self.call, "status": self.status,
                 "total": self.total, "scalekit": self.expected, "difference": self.difference,
                 "reason": self.reason}
 
 
-def run_tool(tool: Tool, plan: NetworkPlan, expected: int, *, guard: str | None = None) -> ToolResult:
+def run_tool(tool: Tool, plan: NetworkPlan, expected: int, *, guard: str | None = None,
+             skip: bool = False) -> ToolResult:
     """Run ``tool`` on ``plan``'s model. ``guard``: why a real forward may not run (the memory
-    guard's refusal), for tools that need one."""
-    base = dict(tool=tool.name, convention=tool.convention, device=tool.device, call=tool.call,
-                expected=expected)
+    guard's refusal), for tools that need one; ``skip``: only report it as not asked for."""
+    base = dict(tool=tool.name, convention=tool.convention, package=tool.package,
+                device=tool.device, call=tool.call, expected=expected)
+    if skip:
+        return ToolResult(**base, version=None, status="skipped", reason="not in --tools")
     if not installed(tool):
         return ToolResult(**base, version=None, status="not installed", reason=INSTALL)
     ver = version(tool)
@@ -229,8 +239,9 @@ class Reconciliation:
 
 def reconcile(record: ModelRecord, tools: Sequence[str] = TOOL_NAMES, *,
               force: bool = False) -> Reconciliation:
-    """Count ``record``'s network under every convention and run ``tools`` on it. Tools that
-    need a real forward run only past the memory guard (or with ``force``)."""
+    """Count ``record``'s network under every convention and run ``tools`` on it (the others
+    are reported as skipped). Tools that need a real forward run only past the memory guard (or
+    with ``force``)."""
     plan = record.plan
     if plan is None:
         raise ScalekitError(f"no network to reconcile for {record.name}")
@@ -244,6 +255,6 @@ def reconcile(record: ModelRecord, tools: Sequence[str] = TOOL_NAMES, *,
             check_memory(plan, force=force, counts=record.analytic)
         except ScalekitError as e:
             guard = str(e)
-    results = tuple(run_tool(TOOLS[t], plan, counts[TOOLS[t].convention].total, guard=guard)
-                    for t in tools)
+    results = tuple(run_tool(tool, plan, counts[tool.convention].total, guard=guard,
+                             skip=name not in tools) for name, tool in TOOLS.items())
     return Reconciliation(record, counts, results)

@@ -6,7 +6,8 @@ from .compare import compare
 from .export import export
 from .fit import fit
 from .info import info, list_specs
+from .reconcile import reconcile
 from .scale import scale
 from .sweep import sweep
 
-COMMANDS = [list_specs, info, scale, compare, bench, fit, sweep, check, export]
+COMMANDS = [list_specs, info, scale, compare, bench, fit, sweep, check, reconcile, export]

@@ -154,3 +154,44 @@ def md_cell(v: Any) -> str:
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     return str(v).replace("|", "\\|")
+
+
+# ---------------------------------------------------------------------------------------------
+# scalekit reconcile: one row per (convention, tool)
+
+
+def reconcile_rows(r: Any) -> list[dict[str, Any]]:
+    """``scalekit reconcile`` as flat rows: one per convention and tool that counts by it (a
+    convention no tool counts by: one row without a tool), with the count per op type. ``r``:
+    a :class:`scalekit.reconcile.Reconciliation`."""
+    by_convention: dict[str, list[Any]] = {}
+    for t in r.results:
+        by_convention.setdefault(t.convention, []).append(t)
+    rows = []
+    for name, c in r.counts.items():
+        for t in by_convention.get(name) or [None]:
+            rows.append({"convention": name, "unit": c.unit, "scalekit": c.total,
+                         "tool": "" if t is None else t.tool,
+                         "tool_version": "" if t is None or t.version is None else t.version,
+                         "tool_total": "" if t is None or t.total is None else t.total,
+                         "status": "no tool" if t is None else t.status,
+                         **{f"{term}": v for term, v in c.terms.items()}})
+    return rows
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows (dicts with the same keys) as CSV, a header line first."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def rows_to_markdown(rows: Sequence[dict[str, Any]], text_columns: Sequence[str] = ()) -> str:
+    """Rows as a Markdown table; ``text_columns`` are left-aligned, the others right-aligned."""
+    cols = list(rows[0]) if rows else []
+    out = ["| " + " | ".join(cols) + " |",
+           "|" + "|".join("---" if c in text_columns else "---:" for c in cols) + "|"]
+    out += ["| " + " | ".join(md_cell(row[c]) for c in cols) + " |" for row in rows]
+    return "\n".join(out) + "\n"

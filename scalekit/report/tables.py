@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Sequence
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from .. import conventions
@@ -446,3 +447,109 @@ def bench_table(records: Sequence[ModelRecord]) -> Table:
                       f"{lat['gflops_per_s']:.1f}", f"{lat['peak_fraction'] * 100:.0f}%",
                       f"{lat['speedup']:.2f}x" if variant == "optimised" else "")
     return t
+
+
+# ---------------------------------------------------------------------------------------------
+# scalekit reconcile
+
+
+def fmt_short(n: int) -> str:
+    """A count in 4 significant digits with k / M / G / T: ``4.087G``, ``15.04M``, ``806.0k``;
+    below 10,000 as it is."""
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    for suffix, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            v = n / size
+            return f"{v:.4g}{suffix}" if abs(v) >= 1000 else f"{v:#.4g}{suffix}"
+    return str(n)  # pragma: no cover
+
+
+def _agreement(t: Any) -> str:
+    if t.status == "exact":
+        return "exact"
+    if t.status == "differs":
+        return f"{t.difference:+,}"
+    return t.status
+
+
+def reconcile_explained(counts: dict[str, Any]) -> list[str]:
+    """One line per convention: how it differs from the paper's count, term by term, exactly
+    (``fvcore = paper + BN 15,038,720 + pool 805,920``)."""
+    paper = counts[conventions.DEFAULT]
+    lines = []
+    for name, c in counts.items():
+        if name == conventions.DEFAULT:
+            continue
+        factor = 1 if c.unit == paper.unit else 2
+        parts = [f"{'+' if d > 0 else '-'} {conventions.TERMS[t]} {abs(d):,}"
+                 for t in conventions.TERMS
+                 for d in [c.terms[t] - factor * paper.terms[t]] if d]
+        base = "paper" if factor == 1 else "2 x paper"
+        lines.append(f"{name} ({c.unit}) = {base}" + "".join(f" {p}" for p in parts))
+    return lines
+
+
+def reconcile_tables(r: Any) -> list[Any]:
+    """``scalekit reconcile``: each tool's total beside scalekit's count of its convention, then
+    what every convention counts per op type, and why they differ. ``r``: a
+    :class:`scalekit.reconcile.Reconciliation`."""
+    h, w = r.resolution
+    counts = r.counts
+    paper = counts[conventions.DEFAULT].total
+    by_convention: dict[str, list[Any]] = {}
+    for t in r.results:
+        by_convention.setdefault(t.convention, []).append(t)
+    lines = ["scalekit: each convention counted exactly from the spec, without torch; tool "
+             "total: the tool itself run on the built model (batch 1, eval mode). MACs = "
+             "multiply-accumulates, FLOPs = 2 x MACs; vs paper: against the paper's count in "
+             "the same unit."]
+    ran = [f"{t.convention}: {t.package} {t.version} {t.call} "
+           f"({'meta device' if t.device == 'meta' else 'CPU forward'})"
+           for t in r.results if t.version is not None]
+    if ran:
+        lines.append("tools: " + "; ".join(ran) + ".")
+    for status in ("not installed", "not run", "failed", "skipped"):
+        hit = [t for t in r.results if t.status == status]
+        if not hit:
+            continue
+        reasons = dict.fromkeys(t.reason or "" for t in hit)
+        for reason in reasons:
+            names = ", ".join(t.tool for t in hit if (t.reason or "") == reason)
+            lines.append(f"{status}: {names}{': ' + reason if reason else ''}")
+    for t in r.results:
+        if t.status == "differs":
+            lines.append(f"differs: {t.tool} {t.version} counts {t.total:,}, {t.difference:+,} "
+                         f"against scalekit's {t.convention} convention (made for the versions "
+                         "in docs/conventions.md)")
+    totals = new_table(escape(f"{r.record.name} at {h}x{w}: each tool beside scalekit's count "
+                              "of its convention"), caption=escape("\n".join(lines)))
+    for col in ("convention", "unit", "scalekit", "tool total", "agrees", "vs paper"):
+        totals.add_column(col, justify="left" if col in ("convention", "unit", "agrees")
+                          else "right", no_wrap=True)
+    for name, c in counts.items():
+        ref = paper * (1 if c.unit == "MACs" else 2)
+        vs = "" if name == conventions.DEFAULT else f"{(c.total - ref) / ref * 100:+.2f}%"
+        tools = by_convention.get(name, [])
+        if not tools:
+            totals.add_row(name, c.unit, fmt_int(c.total), "", "no tool", vs)
+        for i, t in enumerate(tools):
+            totals.add_row(name if i == 0 else "", c.unit if i == 0 else "",
+                           fmt_int(c.total) if i == 0 else "",
+                           "" if t.total is None else fmt_int(t.total), _agreement(t),
+                           vs if i == 0 else "")
+    breakdown = new_table("what each convention counts, by op type",
+                          caption=escape("\n".join(
+                              ["in each convention's unit; 0: not counted; k, M, G: 4 "
+                               "significant digits (--format json or csv: exact). The rule for "
+                               "each op type and its source: docs/conventions.md."]
+                              + reconcile_explained(counts))))
+    breakdown.add_column("op type", justify="left", no_wrap=True, vertical="bottom")
+    for name, c in counts.items():  # ptflops-aten over two lines: the table fits 80 columns
+        breakdown.add_column(f"{name.replace('-', chr(10) + '-')}\n{c.unit}", justify="right",
+                             no_wrap=True, vertical="bottom")
+    for term, label in conventions.TERMS.items():
+        breakdown.add_row(label, *(fmt_short(c.terms[term]) for c in counts.values()))
+    breakdown.add_section()
+    breakdown.add_row("total", *(fmt_short(c.total) for c in counts.values()), style="bold")
+    return [totals, breakdown]
