@@ -3,10 +3,11 @@
 - ``torch``: the module built on the meta device (no memory, instant at any resolution);
   params = sum(p.numel()), MACs = FlopCounterMode total / 2, acts = output elements of every
   Conv2d, Linear and MaxPool2d counted by forward hooks.
-- ``thop``: thop.profile on a real module. thop 0.1.1 also counts BatchNorm (2 ops per element),
-  ReLU-family activations and pooling, and misses SiLU / Sigmoid / functional calls, so it reads a
-  few percent above the paper's convention. It counts no activations, so this counter takes
-  them from the same forward hooks as ``torch``.
+- ``thop``: thop.profile on a real module. thop 0.1.1 also counts BatchNorm (4 ops per element)
+  and global average pooling ((H*W + 1) per channel), but not ReLU, max pooling, SiLU, Sigmoid
+  or functional calls, so it reads a few percent above the paper's convention: its records follow
+  the ``thop`` convention (scalekit/conventions.py, which reproduces it exactly). It counts no
+  activations, so this counter takes them from the same forward hooks as ``torch``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from .counting import Counts, NetworkCount, StageCount
 from .memory import check_memory
 from .plan import NetworkPlan
 
-THOP_NOTE = ("thop 0.1.1 also counts BatchNorm and ReLU/pooling ops, misses SiLU, Sigmoid and "
-             "functional calls (SE multiply): it reads a few percent above the paper's "
-             "conv+linear MAC convention. It counts no activations; acts here come from torch "
-             "forward hooks.")
+THOP_NOTE = ("thop 0.1.1 also counts BatchNorm (4 per element) and global average pooling, but "
+             "not ReLU, max pooling, SiLU, Sigmoid or functional calls (the SE multiply): it "
+             "reads a few percent above the paper's conv+linear MAC convention (--convention "
+             "thop gives the same count without torch; see scalekit reconcile). It counts no "
+             "activations; acts here come from torch forward hooks.")
 
 
 def _hooks(model, sink: dict):

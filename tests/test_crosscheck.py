@@ -87,6 +87,12 @@ def test_thop_reads_above_and_params_agree():
     # thop counts no activations: they come from torch's forward hooks, which agree with ours
     _, _, acts, _ = independent_counts(plan)
     assert th.acts == acts == a.acts
-    # thop also counts BatchNorm and ReLU6 ops: above ours, by a few percent
+    # thop also counts BatchNorm and global pooling: above ours, by a few percent, and exactly
+    # the thop convention, stage by stage
     assert a.macs < th.macs < a.macs * 1.15
     assert not math.isnan(th.macs)
+    from scalekit.conventions import count_convention
+
+    want = count_convention(plan, "thop")
+    assert th.macs == want.total
+    assert [s.counts.macs for s in thop_nc.stages] == [m for _, m in want.stages]

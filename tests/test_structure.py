@@ -30,7 +30,7 @@ CLI = ("scalekit.cli", "scalekit.commands")
 COUNT_PATH = ("scalekit.errors", "scalekit.fields", "scalekit.ops", "scalekit.blocks",
               "scalekit.spec", "scalekit.scaling", "scalekit.strategies", "scalekit.bundled",
               "scalekit.host", "scalekit.files", "scalekit.plan", "scalekit.counting",
-              "scalekit.records", "scalekit.memory", "scalekit.studies", "scalekit.report")
+              "scalekit.conventions", "scalekit.records", "scalekit.memory", "scalekit.studies", "scalekit.report")
 TORCH_AT_IMPORT = ("scalekit.modules", "scalekit.build")
 
 
@@ -97,7 +97,8 @@ def test_latency_code_is_imported_only_where_something_is_timed(module):
 @pytest.mark.parametrize("module", [m for m in ALL if m not in TORCH_AT_IMPORT])
 def test_torch_is_imported_lazily(module):
     bad = [m for m, _, top in ALL[module] if top and _in(m, ("torch", "thop", "onnx",
-                                                               "onnxruntime"))]
+                                                               "onnxruntime", "fvcore",
+                                                               "ptflops", "torchinfo"))]
     assert bad == [], f"{module} imports {bad} at import time"
 
 

@@ -74,8 +74,9 @@ def counter_option(f: Callable) -> Callable:
     return click.option("--counter", type=click.Choice(COUNTER_NAMES), default="analytic",
                         show_default=True,
                         help="analytic: exact, torch-free. torch: FlopCounterMode on a meta-device "
-                             "module. thop: thop.profile on a real module (counts BN and ReLU too, "
-                             "misses SiLU/Sigmoid).")(f)
+                             "module. thop: thop.profile on a real module (its own convention: BN "
+                             "and average pooling too; --convention thop counts the same without "
+                             "torch).")(f)
 
 
 def convention_option(f: Callable) -> Callable:
