@@ -106,6 +106,11 @@ class ModelRecord:
         return conventions.get(self.convention).unit
 
     @property
+    def convention_label(self) -> str:
+        """How reports name ``macs``: ``MACs``, ``MACs (fvcore)``, ``FLOPs (full)``."""
+        return conventions.get(self.convention).label
+
+    @property
     def flops(self) -> int:
         """FLOPs: 2 x MACs, or the count itself under a convention counted in FLOPs."""
         return 2 * self.macs if self.unit == "MACs" else self.macs

@@ -377,3 +377,63 @@ def test_conventions_are_counted_without_torch():
                     ["info", "resnet50", "--no-latency", "--convention", "full"],
                     ["compare", "--no-latency", "--convention", "thop", "--table", "2"],
                     expect="convention")
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/conventions.md's table is the code's
+
+
+def doc_table():
+    """The per-op table of docs/conventions.md: {op type: {convention: cell}}."""
+    from .conftest import ROOT
+
+    lines = (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| op type |"))
+    head = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(head[1:], cells[1:]))
+    return head[1:], rows
+
+
+def test_the_docs_table_is_the_code():
+    from scalekit.ops import BatchNorm, Linear, Pool
+
+    conv = Conv(4, 6, 3, 5, 7, stride=2)  # 3x4 output
+    biased = Conv(4, 6, 3, 5, 7, stride=2, bias=True)
+    # row -> (sample op, the term it is priced under)
+    samples = {
+        "conv weights": (conv, "conv"), "linear weights": (Linear(10, 3), "linear"),
+        "bias (conv, linear)": (biased, "bias"), "BatchNorm (eval)": (BatchNorm(6, 5, 7), "bn"),
+        "ReLU": (Activation(6, 5, 7, name="relu"), "activation"),
+        "ReLU6": (Activation(6, 5, 7, name="relu6"), "activation"),
+        "SiLU": (Activation(6, 5, 7, name="silu"), "activation"),
+        "Sigmoid (the SE gate's)": (Activation(6, 5, 7, name="sigmoid"), "activation"),
+        "global average pool": (Pool("avg", 6, 5, 7), "pooling"),
+        "max pool": (Pool("max", 6, 9, 11, kernel=3, stride=2), "pooling"),
+        "SE gate `x * s`": (Elementwise(6, 5, 7, op="mul"), "se"),
+        "residual add": (Elementwise(6, 5, 7, op="add"), "add"),
+    }
+
+    def value(cell, op):
+        M = conventions.weight_macs(op) if isinstance(op, (Conv, Linear)) else None
+        N = op.out
+        n_in = op.c * op.h * op.w if isinstance(op, Pool) else None
+        return {"0": 0, "M": M, "2M": None if M is None else 2 * M, "I·O": M,
+                "2·I·O": None if M is None else 2 * M, "N": N, "2N": 2 * N, "4N": 4 * N,
+                "2C": 2 * getattr(op, "c", 0), "N_in": n_in,
+                "2·N_in": None if n_in is None else 2 * n_in,
+                "(H·W+1)·C": (op.h * op.w + 1) * op.c if isinstance(op, Pool) else None,
+                "(k²−1)·N": (op.kernel ** 2 - 1) * N if isinstance(op, Pool) else None}[cell]
+
+    names, rows = doc_table()
+    assert names == list(NAMES)
+    assert set(rows) == set(samples) | {"unit"}
+    assert rows["unit"] == {n: get(n).unit for n in NAMES}
+    for row, (op, term) in samples.items():
+        for name in NAMES:
+            got = get(name).breakdown([op])[term]
+            assert got == value(rows[row][name], op), (row, name, rows[row][name], got)

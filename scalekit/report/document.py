@@ -89,7 +89,7 @@ def to_json(doc: dict) -> str:
 # flat rows (CSV, Markdown): one row per model
 
 ROW_COLUMNS = ("name", "base", "mode", "phi", "depth", "width", "resolution", "params", "macs",
-               "flops", "acts", "latency_ms", "latency_iqr_ms", "gflops_per_s", "peak_fraction",
+               "flops", "acts", "convention", "latency_ms", "latency_iqr_ms", "gflops_per_s", "peak_fraction",
                "optimized_latency_ms", "optimized_speedup", "paper_flops_b", "paper_params_m",
                "paper_top1", "paper_latency_s")
 
@@ -109,7 +109,7 @@ def flat_row(r: ModelRecord) -> dict[str, Any]:
         "depth": "" if c is None else round(c.depth, 6),
         "width": "" if c is None else round(c.width, 6),
         "resolution": r.resolution, "params": r.params, "macs": r.macs, "flops": r.flops,
-        "acts": r.acts,
+        "acts": r.acts, "convention": r.convention,
         "latency_ms": _rounded(lat, "median_ms"), "latency_iqr_ms": _rounded(lat, "iqr_ms"),
         "gflops_per_s": _rounded(lat, "gflops_per_s"), "peak_fraction": _rounded(lat, "peak_fraction"),
         "optimized_latency_ms": _rounded(opt, "median_ms"),
@@ -123,7 +123,7 @@ def flat_row(r: ModelRecord) -> dict[str, Any]:
 
 def _used_columns(rows: list[dict]) -> list[str]:
     return [k for k in ROW_COLUMNS if any(row.get(k) not in ("", None) for row in rows)
-            or k in ("name", "params", "macs", "flops", "acts", "resolution")]
+            or k in ("name", "params", "macs", "flops", "acts", "convention", "resolution")]
 
 
 def to_csv(records: Sequence[ModelRecord]) -> str:
@@ -139,11 +139,15 @@ def to_csv(records: Sequence[ModelRecord]) -> str:
 def to_markdown(records: Sequence[ModelRecord]) -> str:
     rows = [flat_row(r) for r in records]
     cols = _used_columns(rows)
-    head = {"macs": "MACs", "flops": "FLOPs (2xMACs)", "acts": "acts", "paper_top1": "paper top-1 % (reported)",
+    unit = records[0].unit if records else "MACs"
+    head = {"macs": records[0].convention_label if records else "MACs",
+            "flops": "FLOPs (2xMACs)" if unit == "MACs" else "FLOPs",
+            "acts": "acts", "paper_top1": "paper top-1 % (reported)",
             "paper_flops_b": "paper FLOPS (B)", "paper_params_m": "paper params (M)",
             "paper_latency_s": "paper latency (s)"}
     out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
-           "|" + "|".join("---:" if c not in ("name", "base", "mode") else "---" for c in cols) + "|"]
+           "|" + "|".join("---:" if c not in ("name", "base", "mode", "convention") else "---"
+                          for c in cols) + "|"]
     for row in rows:
         out.append("| " + " | ".join(md_cell(row.get(c, "")) for c in cols) + " |")
     return "\n".join(out) + "\n"
