@@ -380,14 +380,15 @@ def test_conventions_are_counted_without_torch():
 
 
 # ---------------------------------------------------------------------------------------------
-# docs/conventions.md's table is the code's
+# the per-op table of docs/conventions.md and of the README is the code's
 
 
-def doc_table():
-    """The per-op table of docs/conventions.md: {op type: {convention: cell}}."""
+def doc_table(path):
+    """The per-op table of a document (``path``, from the repository root): {op type:
+    {convention: cell}}."""
     from .conftest import ROOT
 
-    lines = (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| op type |"))
     head = [c.strip() for c in lines[start].strip("|").split("|")]
     rows = {}
@@ -399,7 +400,8 @@ def doc_table():
     return head[1:], rows
 
 
-def test_the_docs_table_is_the_code():
+@pytest.mark.parametrize("path", ["docs/conventions.md", "README.md"])
+def test_the_docs_table_is_the_code(path):
     from scalekit.ops import BatchNorm, Linear, Pool
 
     conv = Conv(4, 6, 3, 5, 7, stride=2)  # 3x4 output
@@ -429,7 +431,7 @@ def test_the_docs_table_is_the_code():
                 "(H·W+1)·C": (op.h * op.w + 1) * op.c if isinstance(op, Pool) else None,
                 "(k²−1)·N": (op.kernel ** 2 - 1) * N if isinstance(op, Pool) else None}[cell]
 
-    names, rows = doc_table()
+    names, rows = doc_table(path)
     assert names == list(NAMES)
     assert set(rows) == set(samples) | {"unit"}
     assert rows["unit"] == {n: get(n).unit for n in NAMES}

@@ -552,4 +552,4 @@ def reconcile_tables(r: Any) -> list[Any]:
         breakdown.add_row(label, *(fmt_short(c.terms[term]) for c in counts.values()))
     breakdown.add_section()
     breakdown.add_row("total", *(fmt_short(c.total) for c in counts.values()), style="bold")
-    return [totals, breakdown]
+    return [totals, "", breakdown]
