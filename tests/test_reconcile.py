@@ -333,3 +333,15 @@ def test_the_readme_reconcile_table_is_what_scalekit_counts():
         assert row and row.group(1) == f"{c.total:,}", name
         if name != "full":  # the tool's own total sits beside it, and agrees
             assert re.search(rf"^  {re.escape(name)} .* {c.total:,} +exact", block, flags=re.M)
+
+
+def test_the_schema_knows_every_convention_and_tool_status():
+    schema = json.loads(resources.files("scalekit").joinpath("data/report.schema.json")
+                        .read_text("utf-8"))
+    defs = schema["$defs"]
+    assert defs["record"]["properties"]["convention"]["enum"] == list(NAMES)
+    assert "convention" not in defs["record"]["required"]  # older documents have none
+    tool = defs["reconcile"]["properties"]["tools"]["items"]["properties"]
+    assert tool["convention"]["enum"] == list(NAMES)
+    assert set(tool["status"]["enum"]) == {"exact", "differs", "not installed", "not run",
+                                           "failed", "skipped"}
