@@ -53,7 +53,7 @@ def label(plan) -> str:
 # scaled specs at theirs. Real-forward tools (fvcore, ptflops' pytorch backend): small sizes.
 META_CASES = ([(n, None) for n in SPEC_NAMES] + [(n, (97, 131)) for n in SPEC_NAMES]
               + [(n, f) for n, f in SCALED])
-CPU_CASES = ([(n, (97, 131)) for n in SPEC_NAMES] + [(n, (64, 64)) for n in SPEC_NAMES[:2]]
+CPU_CASES = ([(n, (65, 97)) for n in SPEC_NAMES]
              + [("efficientnet_b0", {"phi": 1}), ("mobilenet_v2", {"width": 1.3})])
 
 

@@ -99,25 +99,29 @@ def test_tables_fit_80_columns(one_thread):
     assert "…" not in text and "11,513,626,624" in text
 
 
-def test_a_missing_tool_names_the_extra_and_the_others_still_print():
+def test_a_missing_tool_names_the_extra_and_the_others_still_print(monkeypatch):
+    real = reconciling.installed
+    monkeypatch.setattr(reconciling, "installed", lambda tool: tool.name == "torch" and real(tool))
+    r = invoke("reconcile", "mobilenet_v2", "--size", "64")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("\n") == 1 and "pip install 'scalekit[reconcile]'" in r.stderr
+    assert "fvcore, ptflops, ptflops-aten, thop, torchinfo" in r.stderr  # one line, by name
+    assert "not installed: fvcore, ptflops, ptflops-aten, thop, torchinfo: pip install " \
+           "'scalekit[reconcile]'" in " ".join(r.stdout.split())  # the caption wraps
+    assert re.search(r"^  paper .* exact", r.stdout, flags=re.M)  # torch still ran
+    assert r.stdout.count("not installed") == 6  # five rows and the caption
+
+
+def test_a_tool_absent_from_the_environment_is_not_installed():
     code = ("import sys\n"
-            "for m in ('fvcore', 'ptflops', 'torchinfo'):\n"
-            "    sys.modules[m] = None  # as if not installed\n"
-            "from scalekit.cli import main\n"
-            "sys.argv = ['scalekit', 'reconcile', 'mobilenet_v2', '--size', '64', '--tools',\n"
-            "            'torch,fvcore,ptflops,ptflops-aten,torchinfo']\n"
-            "main()\n")
+            "sys.modules['fvcore'] = None  # as if not installed\n"
+            "from scalekit import reconcile as r\n"
+            "print(r.installed(r.TOOLS['fvcore']), r.installed(r.TOOLS['torch']))\n")
     import subprocess
     import sys
 
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    assert "pip install 'scalekit[reconcile]'" in p.stderr
-    assert p.stderr.count("\n") == 1 and "fvcore" in p.stderr  # one line
-    assert "not installed: fvcore, ptflops, ptflops-aten, torchinfo: pip install " \
-           "'scalekit[reconcile]'" in " ".join(p.stdout.split())  # the caption wraps
-    assert "exact" in p.stdout  # torch still ran
-    assert "Traceback" not in p.stderr
+    assert p.stdout.split() == ["False", "True"], p.stderr
 
 
 def test_the_memory_guard_keeps_real_forwards_from_running(monkeypatch, one_thread):
