@@ -34,6 +34,7 @@ def cli() -> None:
       scalekit compare --table 2 --no-latency --format markdown
       scalekit compare --table 4
       scalekit bench efficientnet_b0 mobilenet_v2 resnet50 --optimize
+      scalekit reconcile resnet50          # why fvcore, ptflops, thop, torchinfo disagree
 
     info, scale and compare also time each model on this CPU (median latency, GFLOP/s against
     the fp32 matmul peak); --no-latency counts only, without torch.

@@ -160,7 +160,7 @@ class Convention:
 
 _PAPER = Convention(
     "paper", "MACs",
-    "conv + linear weight multiply-accumulates (the paper's FLOPS, torchvision's GFLOPS)",
+    "conv + linear multiply-accumulates (the paper's FLOPS)",  # scalekit's captions, as ever
     "Tan & Le 2019 (FLOPS = multiply-adds); torchvision weight metadata; equals torch "
     "FlopCounterMode's total / 2",
     {"conv": _M, "linear": _M},

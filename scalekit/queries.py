@@ -454,7 +454,7 @@ def _compare(p: Mapping[str, Any], run: Run) -> Outcome:
                                  "outside the paper); tables 2 and 4 have fixed rows")
     if rest:
         matched = p["match"] is not None or p["budget"] is not None
-        if matched and p["convention"] != DEFAULT_CONVENTION:
+        if matched and p["convention"] != counter_convention(counter):
             raise QueryError(f"--match and --budget solve for equal {DEFAULT_CONVENTION} MACs "
                              f"(conv + linear); they take no --convention {p['convention']}")
         rows = tables.compare(specs, modes, rest, counter, match=matched, budget=p["budget"])
