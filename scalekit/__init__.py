@@ -7,15 +7,16 @@ Importing scalekit does not import torch; only building or timing a model does.
     b3 = scale(load_spec("efficientnet_b0"), preset="b3")   # a new, frozen Spec
     count(b3).params                                         # exact, without torch
     model = build_model(b3)                                  # torch.nn.Module, ready to train
+    tv = build_model(b3, layout="torchvision")               # loads torchvision's checkpoint by name
 """
 
 __version__ = "0.1.0"
 
 # after __version__: submodules (cli.py) import it from here
-from .api import build_model, count, load_spec, measure_latency, scale  # noqa: E402
+from .api import build_model, count, load_spec, load_weights, measure_latency, scale  # noqa: E402
 from .counting import Counts  # noqa: E402
 from .errors import ScalekitError, ScalingError, SpecError  # noqa: E402
 from .spec import Spec  # noqa: E402
 
 __all__ = ["Counts", "ScalekitError", "ScalingError", "Spec", "SpecError", "__version__",
-           "build_model", "count", "load_spec", "measure_latency", "scale"]
+           "build_model", "count", "load_spec", "load_weights", "measure_latency", "scale"]

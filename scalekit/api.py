@@ -2,12 +2,13 @@
 
 Thin, typed wrappers over the library, re-exported by the package::
 
-    from scalekit import load_spec, scale, count, build_model, measure_latency
+    from scalekit import load_spec, scale, count, build_model, load_weights, measure_latency
 
 Every function that takes a spec also takes a path to a YAML spec or the name of a bundled one
 (``"efficientnet_b0"``). Specs are frozen dataclasses: :func:`scale` returns a new one and never
 changes its input. Only :func:`build_model` and :func:`measure_latency` import torch, and only
-when they are called, so ``import scalekit`` and :func:`count` stay torch-free.
+when they are called (and :func:`load_weights`), so ``import scalekit`` and :func:`count` stay
+torch-free.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def count(spec: SpecLike, resolution: int | tuple[int, int] | None = None) -> Co
     return count_plan(expand(_as_spec(spec), resolution)).total
 
 
-def build_model(spec: SpecLike, *, zero_init_residual: bool = False) -> nn.Module:
+def build_model(spec: SpecLike, *, zero_init_residual: bool = False,
+                layout: str = "scalekit") -> nn.Module:
     """A freshly initialised ``torch.nn.Module`` for ``spec``, in training mode.
 
     Init: kaiming-normal (fan_out) convs, BatchNorm gamma 1 / beta 0, uniform(+-1/sqrt(out))
@@ -95,10 +97,33 @@ def build_model(spec: SpecLike, *, zero_init_residual: bool = False) -> nn.Modul
     (``head.dropout``) and stochastic depth (``drop_path``, growing linearly to the last block)
     come from the spec and act in training mode only. The module accepts any input size; its
     ``resolution`` attribute is the spec's. Its parameter count equals ``count(spec).params``.
+    Every BatchNorm has the spec's ``batchnorm`` eps and momentum.
+
+    ``layout`` names the keys of its ``state_dict()`` and what ``load_state_dict()`` expects:
+    ``"scalekit"`` (its own module names), or ``"torchvision"`` / ``"timm"``: the names of that
+    library's model of the spec's family (the spec's ``checkpoints:``), so that the official
+    checkpoint loads with ``model.load_state_dict(sd)`` (strict) and gives the same outputs.
+    Raises :class:`scalekit.ScalekitError` if the spec names no such family.
     """
     from .build import build_model as _build
 
-    return _build(_as_spec(spec), zero_init_residual=zero_init_residual)
+    return _build(_as_spec(spec), zero_init_residual=zero_init_residual, layout=layout)
+
+
+def load_weights(model: nn.Module, weights: str | os.PathLike[str] | Any, *,
+                 layout: str | None = None) -> nn.Module:
+    """Load ``weights`` (a checkpoint file saved with ``torch.save``, or a state_dict) into
+    ``model`` (made by :func:`build_model`) by name, and return the model.
+
+    ``layout`` says whose names the checkpoint uses: ``"scalekit"``, ``"torchvision"`` or
+    ``"timm"`` (default: the model's own). Every tensor must be there with the model's shape,
+    and nothing else: otherwise one :class:`scalekit.ScalekitError` names the first missing and
+    unexpected keys and wrong shapes, before anything is copied. Files are read with
+    ``torch.load(weights_only=True)``: tensors only, no code runs.
+    """
+    from .build import load_weights as _load
+
+    return _load(model, weights, layout=layout)
 
 
 def measure_latency(model_or_spec: nn.Module | SpecLike,
@@ -131,4 +156,5 @@ def measure_latency(model_or_spec: nn.Module | SpecLike,
     return _measure(model, resolution, batch=batch, threads=threads, **options)
 
 
-__all__ = ["SpecLike", "build_model", "count", "load_spec", "measure_latency", "scale"]
+__all__ = ["SpecLike", "build_model", "count", "load_spec", "load_weights", "measure_latency",
+           "scale"]

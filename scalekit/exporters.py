@@ -61,6 +61,7 @@ class ExportResult:
     output_scale: float  # largest |eager output|: what max_abs_diff is to be read against
     name: str = ""  # the network's name (export_spec)
     params: int = 0  # its parameter count (export_spec)
+    weights: str = ""  # the checkpoint its weights came from ('': freshly initialised)
 
 
 def export_format(path: str | os.PathLike[str]) -> str:
@@ -199,12 +200,14 @@ def export_model(model: nn.Module, path: str | os.PathLike[str], example: torch.
 
 def export_spec(spec: str, path: str | os.PathLike[str], *, batch: int = 1,
                 overwrite: bool = False, force: bool = False,
-                scaling: dict | None = None) -> ExportResult:
+                scaling: dict | None = None, weights: str | os.PathLike[str] | None = None,
+                layout: str = "scalekit") -> ExportResult:
     """Build ``spec`` (a path or bundled name), scaled by ``scaling`` (the flags of
-    :func:`scalekit.scaling.coefficients`), with freshly initialised weights, and export it to
-    ``path`` (format by extension) with a ``batch`` x channels x resolution example input.
+    :func:`scalekit.scaling.coefficients`), with freshly initialised weights or those of the
+    checkpoint file ``weights`` (whose keys are ``layout``'s, see scalekit.layouts), and export
+    it to ``path`` (format by extension) with a ``batch`` x channels x resolution example input.
     ``force`` passes the memory guard; ``overwrite`` replaces an existing ``path``."""
-    from .build import build_model
+    from .build import build_model, load_weights
 
     if export_format(path) == "onnx":
         require_onnx()
@@ -215,8 +218,12 @@ def export_spec(spec: str, path: str | os.PathLike[str], *, batch: int = 1,
     counts = count_plan(plan)
     check_memory(plan, batch=batch, force=force, counts=counts)
     example = example_input(batch, scaled.in_channels, scaled.resolution)
-    result = export_model(build_model(plan), path, example, overwrite=overwrite)
-    return replace(result, name=scaled.name, params=counts.total.params)
+    model = build_model(plan)
+    if weights is not None:
+        load_weights(model, weights, layout=layout)
+    result = export_model(model, path, example, overwrite=overwrite)
+    return replace(result, name=scaled.name, params=counts.total.params,
+                   weights=os.fspath(weights) if weights is not None else "")
 
 
 __all__ = ["EXPORTERS", "EXPORT_FORMATS", "ExportResult", "example_input", "export_format",

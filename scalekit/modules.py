@@ -125,13 +125,67 @@ class MBConv(nn.Module):
         return y
 
 
+class FusedMBConv(nn.Module):
+    """EfficientNetV2's Fused-MBConv: k x k expand conv (stride) -> [SE] -> 1x1 project, or one
+    k x k conv when expand is 1; identity shortcut where the shape allows."""
+
+    def __init__(self, p: BlockPlan):
+        super().__init__()
+        if p.single:
+            layers: list[nn.Module] = [ConvBNAct(p.cin, p.cout, p.kernel, p.stride, act=p.act)]
+        else:
+            layers = [ConvBNAct(p.cin, p.mid, p.kernel, p.stride, act=p.act)]
+            if p.squeeze:
+                layers.append(SqueezeExcitation(p.mid, p.squeeze, p.act))
+            layers.append(ConvBNAct(p.mid, p.cout, 1, act=None))  # linear project
+        self.block = nn.Sequential(*layers)
+        self.residual = p.residual
+        self.drop_path = StochasticDepth(p.drop_path) if p.residual and p.drop_path else None
+
+    def zero_init_residual(self) -> None:
+        """Zero the last BatchNorm's gamma, so the block starts as the identity."""
+        if self.residual:
+            nn.init.zeros_(self.block[-1][1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        if self.residual:
+            if self.drop_path is not None:
+                y = self.drop_path(y)
+            y = y + x
+        return y
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block: 3x3 (stride here) -> 3x3, projection shortcut if needed."""
+
+    def __init__(self, p: BlockPlan):
+        super().__init__()
+        self.conv1 = ConvBNAct(p.cin, p.cout, 3, p.stride, act=p.act)
+        self.conv2 = ConvBNAct(p.cout, p.cout, 3, act=None)
+        self.shortcut = ConvBNAct(p.cin, p.cout, 1, p.stride, act=None) if p.projection else None
+        self.drop_path = StochasticDepth(p.drop_path) if p.drop_path else None
+        self.act = activation(p.act)
+
+    def zero_init_residual(self) -> None:
+        """Zero the last BatchNorm's gamma, so the block starts as its shortcut."""
+        nn.init.zeros_(self.conv2[1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.conv1(x))
+        if self.drop_path is not None:
+            y = self.drop_path(y)
+        return self.act(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+
 class Bottleneck(nn.Module):
-    """ResNet v1.5 bottleneck: 1x1 -> 3x3 (stride here) -> 1x1, projection shortcut if needed."""
+    """ResNet v1.5 bottleneck: 1x1 -> 3x3 (stride here; grouped for ResNeXt) -> 1x1, projection
+    shortcut if needed."""
 
     def __init__(self, p: BlockPlan):
         super().__init__()
         self.conv1 = ConvBNAct(p.cin, p.mid, 1, act=p.act)
-        self.conv2 = ConvBNAct(p.mid, p.mid, 3, p.stride, act=p.act)
+        self.conv2 = ConvBNAct(p.mid, p.mid, 3, p.stride, groups=p.groups, act=p.act)
         self.conv3 = ConvBNAct(p.mid, p.cout, 1, act=None)
         self.shortcut = ConvBNAct(p.cin, p.cout, 1, p.stride, act=None) if p.projection else None
         self.drop_path = StochasticDepth(p.drop_path) if p.drop_path else None

@@ -40,6 +40,8 @@ class NetworkPlan:
     in_channels: int
     num_classes: int
     stages: tuple[StagePlan, ...]
+    batchnorm: tuple[float, float] = (1e-5, 0.1)  # every BatchNorm's (eps, momentum)
+    checkpoints: tuple[tuple[str, str], ...] = ()  # (library, family): the spec's checkpoints
 
     def blocks(self) -> Iterator[BlockPlan]:
         for st in self.stages:
@@ -83,4 +85,6 @@ def expand(spec: Spec, resolution: int | tuple[int, int] | None = None) -> Netwo
     blocks.append(CLASSIFIER.plan(c, spec.num_classes, h, w, head.dropout))
     stages.append(StagePlan("head", tuple(blocks)))
     size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
-    return NetworkPlan(spec.name, size, spec.in_channels, spec.num_classes, tuple(stages))
+    return NetworkPlan(spec.name, size, spec.in_channels, spec.num_classes, tuple(stages),
+                       batchnorm=(spec.batchnorm.eps, spec.batchnorm.momentum),
+                       checkpoints=tuple(sorted(spec.checkpoints.items())))

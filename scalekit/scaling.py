@@ -8,8 +8,13 @@ The rounding rules are data in each spec (``scaling:``); the functions here only
   MobileNetV1's ``max(int(c*w), min)``.
 - depth: ``ceil(repeats * d)`` per stage (TF round_repeats, torchvision adjust_depth), or ``round``.
 - resolution: ``r * base`` rounded half-up to an integer, or to a multiple of ``resolution_divisor``.
-- stem scales with width (or is fixed); head conv: ``width`` (EfficientNet: round(1280*w)),
-  ``width_at_least_1`` (MobileNetV2: never below 1280), or ``fixed``.
+- stem scales with width (or is fixed); head conv: ``width`` (TF / timm EfficientNet:
+  round(1280*w)), ``width_at_least_1`` (MobileNetV2: never below 1280), ``last_stage_multiple``
+  (torchvision EfficientNet: 4 x the last stage's scaled width), or ``fixed``.
+- which channels: ``width_channels: all`` (every one above) or ``inner`` (only the kinds' inner
+  widths, a bottleneck's mid: torchvision's Wide ResNet); grouped convs stay divisible by their
+  groups (``groups:``, pycls's compatibility adjustment, in blocks/bottleneck.py).
+- ``max_resolution`` caps a scaled resolution (EfficientNetV2's 480 px); ``--size`` is exact.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from dataclasses import dataclass
 from .blocks import StageSpec, kind
 from .errors import ScalingError, SpecError
 from .fields import short_repr
-from .spec import (MAX_BLOCKS, MAX_RESOLUTION, Compound, HeadSpec, Origin, ScalingRules, Spec,
-                   StemSpec, check_network)
+from .spec import (MAX_BLOCKS, MAX_RESOLUTION, BatchNormSpec, Compound, HeadSpec, Origin,
+                   ScalingRules, Spec, StemSpec, check_network)
 
 MODES = ("baseline", "depth", "width", "resolution", "compound")
 # Any multiplier (or alpha**phi) past this is a typo; below it every scaled count stays an exact
@@ -63,7 +68,7 @@ def round_resolution(base: int, r: float, rules: ScalingRules) -> int:
     if px < 1:
         raise ScalingError(f"resolution multiplier {r:g} gives {base * r:.3g} px from {base} px; "
                            "a network needs at least 1 px")
-    return px
+    return min(px, rules.max_resolution) if rules.max_resolution else px
 
 
 def compound_coefficients(phi: float, c: Compound) -> tuple[float, float, float]:
@@ -85,6 +90,7 @@ class Coefficients:
     phi: float | None = None
     preset: str | None = None
     dropout: float | None = None
+    batchnorm: BatchNormSpec | None = None  # a preset's BatchNorm settings
 
     def ideal_flops_factor(self, base_resolution: int) -> float:
         """d * w^2 * r^2 before any rounding (the paper's FLOPS ~ d w^2 r^2)."""
@@ -131,7 +137,7 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
             raise ScalingError(f"{spec.name} has no preset {preset!r} (presets: {have})")
         p = spec.presets[preset]
         return Coefficients(depth=p.depth, width=p.width, size=p.resolution, preset=preset,
-                            dropout=p.dropout)
+                            dropout=p.dropout, batchnorm=p.batchnorm)
     if phi is not None:
         if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not math.isfinite(phi):
             raise ScalingError(f"phi must be a finite number, got {phi!r}")
@@ -158,27 +164,34 @@ def scale(spec: Spec, coef: Coefficients) -> Spec:
     """A new, plain spec with every channel count, repeat count and the resolution scaled."""
     rules = spec.scaling
     if coef.size is None and coef.depth == coef.width == coef.resolution == 1.0 \
-            and coef.dropout is None:
+            and coef.dropout is None and coef.batchnorm is None:
         return spec
     w, d = coef.width, coef.depth
     for n, v in (("width", w), ("depth", d), ("resolution", coef.resolution)):
         _check(n, v)
     px = coef.size if coef.size is not None else round_resolution(spec.resolution, coef.resolution, rules)
-    stem = dataclasses.replace(
-        spec.stem, out=round_channels(spec.stem.out, w, rules) if rules.stem == "width" else spec.stem.out)
+    every = rules.width_channels == "all"  # else only the kinds' inner widths
+    if w != 1.0 and not every and not any(kind(st.block).inner_fields for st in spec.stages):
+        raise ScalingError(f"{spec.name}: scaling.width_channels is inner, but no stage has an "
+                           "inner width to scale (a bottleneck's mid); use width_channels: all")
+    stem = dataclasses.replace(spec.stem, out=round_channels(spec.stem.out, w, rules)
+                               if rules.stem == "width" and every else spec.stem.out)
     stages = tuple(
         dataclasses.replace(st, repeats=round_depth(st.repeats, d, rules),
-                            **kind(st.block).scale_width(st, lambda c: round_channels(c, w, rules)))
+                            **kind(st.block).scale_width(st, lambda c: round_channels(c, w, rules),
+                                                         rules))
         for st in spec.stages)
     n_blocks = sum(s.repeats for s in stages)
     if n_blocks > MAX_BLOCKS:
         raise ScalingError(f"depth multiplier {d:g} gives {n_blocks:,} blocks; scalekit refuses "
                            f"networks of more than {MAX_BLOCKS:,} blocks")
     head_conv = spec.head.conv
-    if head_conv and rules.head == "width":
+    if head_conv and every and rules.head == "width":
         head_conv = round_channels(head_conv, w, rules)
-    elif head_conv and rules.head == "width_at_least_1":
+    elif head_conv and every and rules.head == "width_at_least_1":
         head_conv = round_channels(head_conv, max(1.0, w), rules)
+    elif head_conv and every and rules.head == "last_stage_multiple":  # checked: a whole multiple
+        head_conv = head_conv // spec.stages[-1].out * stages[-1].out
     head = HeadSpec(conv=head_conv, act=spec.head.act,
                     dropout=coef.dropout if coef.dropout is not None else spec.head.dropout)
     base = spec.origin
@@ -191,7 +204,8 @@ def scale(spec: Spec, coef: Coefficients) -> Spec:
         preset=coef.preset if base is None else None,
     )
     scaled = dataclasses.replace(spec, name=scaled_name(spec, coef, px), resolution=px, stem=stem,
-                                 stages=stages, head=head, origin=origin, presets={}, path=None)
+                                 stages=stages, head=head, origin=origin, presets={}, path=None,
+                                 batchnorm=coef.batchnorm or spec.batchnorm)
     try:
         check_network(scaled)
     except SpecError as e:

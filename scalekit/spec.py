@@ -20,6 +20,7 @@ import yaml
 from .blocks import StageSpec, kind, stage_kinds
 from .blocks.base import stage_fields
 from .errors import SpecError
+from .layouts import FAMILIES
 from .fields import ACTIVATIONS  # noqa: F401 - the activations a spec may name, re-exported
 from .fields import (MAX_CHANNELS, act_field, check_keys, check_names, float_field, int_field,
                      join, kernel_field, required, str_field, stride_field, type_name)
@@ -27,8 +28,10 @@ from .fields import (MAX_CHANNELS, act_field, check_keys, check_names, float_fie
 BLOCK_TYPES = stage_kinds()  # what a stage's ``block:`` may be (the registered stage kinds)
 DEPTH_ROUNDING = ("ceil", "round")
 CHANNEL_ROUNDING = ("nearest", "floor")
-HEAD_RULES = ("width", "width_at_least_1", "fixed")
+HEAD_RULES = ("width", "width_at_least_1", "last_stage_multiple", "fixed")
 STEM_RULES = ("width", "fixed")
+GROUP_RULES = ("fixed_groups", "fixed_group_width")
+WIDTH_CHANNELS = ("all", "inner")
 
 MAX_SPEC_BYTES = 1_000_000  # a baseline spec is a few kB; anything this large is not a spec
 MAX_NESTING = 20  # deeper YAML than this is not a spec either
@@ -69,6 +72,15 @@ class HeadSpec:
 
 
 @dataclass(frozen=True)
+class BatchNormSpec:
+    """The settings of every BatchNorm (they change no count, but a checkpoint's outputs need
+    them: torchvision's EfficientNet-B5..B7 use eps 1e-3, momentum 0.01)."""
+
+    eps: float = 1e-5  # PyTorch's default
+    momentum: float = 0.1  # PyTorch's (TF's 0.99 decay is momentum 0.01 here)
+
+
+@dataclass(frozen=True)
 class Compound:
     """Compound scaling bases: d = alpha**phi, w = beta**phi, r = gamma**phi (paper eq. 3)."""
 
@@ -89,6 +101,9 @@ class ScalingRules:
     stem: str = "width"
     head: str = "width"
     resolution_divisor: int = 1
+    max_resolution: int = 0  # scaled resolutions are capped here (EfficientNetV2: 480); 0: none
+    groups: str = "fixed_groups"  # keeping a grouped conv's width divisible: GROUP_RULES
+    width_channels: str = "all"  # which channels width scaling touches: WIDTH_CHANNELS
     compound: Compound = field(default_factory=Compound)
 
 
@@ -100,6 +115,7 @@ class Preset:
     depth: float
     resolution: int
     dropout: float | None = None
+    batchnorm: BatchNormSpec | None = None  # the model's BatchNorm settings, if not the spec's
 
 
 @dataclass(frozen=True)
@@ -123,8 +139,12 @@ class Spec:
     head: HeadSpec
     num_classes: int = 1000
     in_channels: int = 3
-    drop_path: float = 0.0  # stochastic depth rate of the last block (training only; costs nothing)
+    # stochastic depth: block i of N (from 0) drops with drop_path * i / N (training only)
+    drop_path: float = 0.0
     description: str = ""
+    batchnorm: BatchNormSpec = field(default_factory=BatchNormSpec)
+    # library -> the family of its checkpoints (scalekit.layouts.FAMILIES), for load-by-name
+    checkpoints: Mapping[str, str] = field(default_factory=dict)
     scaling: ScalingRules = field(default_factory=ScalingRules)
     presets: Mapping[str, Preset] = field(default_factory=dict)
     origin: Origin | None = None
@@ -192,6 +212,21 @@ def _head(data: Any, path: str) -> HeadSpec:
     )
 
 
+def _batchnorm(data: Any, path: str) -> BatchNormSpec:
+    check_keys(data, BatchNormSpec, path)
+    d = BatchNormSpec()
+    return BatchNormSpec(
+        eps=float_field(data, "eps", path, d.eps, lo=0.0, lo_open=True, hi=1.0, hi_open=True),
+        momentum=float_field(data, "momentum", path, d.momentum, lo=0.0, hi=1.0))
+
+
+def _checkpoints(data: Any, path: str) -> dict[str, str]:
+    if data is None:
+        return {}
+    check_names(data, list(FAMILIES), path)
+    return {lib: str_field(data, lib, path, choices=FAMILIES[lib]) for lib in data}
+
+
 def _compound(data: Any, path: str) -> Compound:
     check_keys(data, Compound, path)
     kw = {k: float_field(data, k, path, getattr(Compound, k), lo=0.0, lo_open=True, hi=100)
@@ -215,6 +250,10 @@ def _rules(data: Any, path: str) -> ScalingRules:
         stem=str_field(data, "stem", path, d.stem, choices=STEM_RULES),
         head=str_field(data, "head", path, d.head, choices=HEAD_RULES),
         resolution_divisor=int_field(data, "resolution_divisor", path, d.resolution_divisor, lo=1, hi=1024),
+        max_resolution=int_field(data, "max_resolution", path, 0, lo=0, hi=MAX_RESOLUTION),
+        groups=str_field(data, "groups", path, d.groups, choices=GROUP_RULES),
+        width_channels=str_field(data, "width_channels", path, d.width_channels,
+                                 choices=WIDTH_CHANNELS),
         compound=_compound(data.get("compound", {}), join(path, "compound")),
     )
 
@@ -232,12 +271,13 @@ def _presets(data: Any, path: str) -> dict[str, Preset]:
                 raise SpecError("expected [width, depth, resolution] or [..., dropout]", field=ppath)
             p = dict(zip(("width", "depth", "resolution", "dropout"), p))
         check_keys(p, Preset, ppath)
-        drop = p.get("dropout")
+        drop, bn = p.get("dropout"), p.get("batchnorm")
         out[str(name)] = Preset(
             width=float_field(p, "width", ppath, lo=0.0, lo_open=True, hi=100),
             depth=float_field(p, "depth", ppath, lo=0.0, lo_open=True, hi=100),
             resolution=int_field(p, "resolution", ppath, lo=1, hi=MAX_RESOLUTION),
             dropout=None if drop is None else float_field(p, "dropout", ppath, lo=0.0, hi=1.0, hi_open=True),
+            batchnorm=None if bn is None else _batchnorm(bn, join(ppath, "batchnorm")),
         )
     return out
 
@@ -282,6 +322,11 @@ def check_network(spec: Spec) -> None:
     for i, st in enumerate(spec.stages):
         kind(st.block).check(st, cin, f"stages[{i}]")
         cin = st.out
+    last = spec.stages[-1].out
+    if spec.scaling.head == "last_stage_multiple" and spec.head.conv % last:
+        raise SpecError(f"last_stage_multiple scales the head conv as a multiple of the last "
+                        f"stage's width, but head.conv {spec.head.conv:,} is not a whole multiple "
+                        f"of {last:,}", field="scaling.head")
 
 
 def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
@@ -301,6 +346,9 @@ def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
             in_channels=int_field(data, "in_channels", "", 3, lo=1, hi=100_000),
             drop_path=float_field(data, "drop_path", "", 0.0, lo=0.0, hi=1.0, hi_open=True),
             description=str_field(data, "description", "", ""),
+            batchnorm=_batchnorm({} if data.get("batchnorm") is None else data["batchnorm"],
+                                 "batchnorm"),
+            checkpoints=_checkpoints(data.get("checkpoints"), "checkpoints"),
             scaling=_rules(data.get("scaling"), "scaling"),
             presets=_presets(data.get("presets"), "presets"),
             origin=_origin(data.get("origin"), "origin"),
@@ -470,7 +518,7 @@ def spec_to_dict(spec: Spec) -> dict:
     d = _clean(spec)
     d["stages"] = [_stage_dict(st) for st in d["stages"]]
     order = ["name", "description", "resolution", "in_channels", "num_classes", "drop_path",
-             "stem", "stages", "head", "scaling", "presets", "origin"]
+             "batchnorm", "checkpoints", "stem", "stages", "head", "scaling", "presets", "origin"]
     return {k: d[k] for k in order if k in d}
 
 

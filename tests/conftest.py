@@ -14,6 +14,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 SPEC_NAMES = ("efficientnet_b0", "resnet50", "resnet152", "mobilenet_v2", "mobilenet_v1")
+# the families exact to torchvision (published.yaml torchvision_families)
+FAMILY_NAMES = ("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "resnet18",
+                "resnet34", "resnet101", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")
 
 
 def spec_path(name: str) -> str:

@@ -2,8 +2,10 @@
 
 One check per kind, run over the whole registry: its stage parses from YAML and round-trips;
 analytic params == sum(p.numel()) of the built module and analytic MACs == FlopCounterMode / 2 on
-the meta device, per block and per network; width and depth scaling keep the baseline at 1.0 and
-grow monotonically; the count path imports no torch. Registering a kind with a piece missing or
+the meta device, per block and per network; the tensors it declares for checkpoints
+(``weights``) are its module's state_dict, names, shapes and order, and every checkpoint family
+it names names all of them; width and depth scaling keep the baseline at 1.0 and grow
+monotonically; the count path imports no torch. Registering a kind with a piece missing or
 wrong makes the check fail (shown below with deliberately broken kinds).
 """
 
@@ -23,6 +25,7 @@ from scalekit.blocks import KINDS, BlockKind, stage_kinds
 from scalekit.blocks.mbconv import MBConvKind
 from scalekit.build import block_module, build_model
 from scalekit.counting import count_block, count_plan
+from scalekit.layouts import FAMILY_NAMES, tensors
 from scalekit.ops import Conv
 from scalekit.plan import expand
 from scalekit.scaling import Coefficients, scale
@@ -87,6 +90,7 @@ def _problems(k: BlockKind) -> list[str]:
             got = torch_macs(m, (1, b.cin, b.h, b.w))
             if analytic.macs != got:
                 out.append(f"{k.name}: MACs {analytic.macs:,} != FlopCounterMode/2 {got:,}")
+            out += weights_problems(k, b, m)
         model = build_model(plan, device="meta").eval()
         total = count_plan(plan).total
         if total.params != sum(p.numel() for p in model.parameters()):
@@ -95,6 +99,29 @@ def _problems(k: BlockKind) -> list[str]:
             out.append(f"{k.name}: network MACs differ from torch")
         if k.stage is not None:
             out += scaling_problems(k, spec)
+    return out
+
+
+def weights_problems(k: BlockKind, b, m: torch.nn.Module) -> list[str]:
+    """The kind's declared tensors are its module's state_dict (names, shapes, order); each
+    checkpoint family it names names every role, each once."""
+    out = []
+    declared = [t for w in k.weights(b) for t in tensors(w.path, w)]
+    actual = [(key, tuple(v.shape)) for key, v in m.state_dict().items()]
+    if declared != actual:
+        out.append(f"{k.name}: weights() {declared[:4]}... != the module's state_dict "
+                   f"{actual[:4]}...")
+    roles = [w.role for w in k.weights(b)]
+    if len(set(roles)) != len(roles):
+        out.append(f"{k.name}: two layers share a role: {roles}")
+    for family in FAMILY_NAMES:
+        names = k.checkpoint_names(b, family)
+        if names is None:
+            continue
+        missing = [r for r in roles if r not in names]
+        named = [names[r] for r in roles if r in names]
+        if missing or len(set(named)) != len(named):
+            out.append(f"{k.name}: {family} names {named} for roles {roles}")
     return out
 
 
@@ -177,9 +204,28 @@ class _NoExample(MBConvKind):
     example: dict = {}
 
 
+class _ForgetsSEWeights(MBConvKind):
+    """MBConv whose checkpoint tensors leave out the squeeze-excitation's."""
+
+    name = "broken_weights"
+
+    def weights(self, b):
+        return [w for w in super().weights(b) if not w.role.startswith("se.")]
+
+
+class _NamesTwice(MBConvKind):
+    """MBConv whose timm names give two roles one name."""
+
+    name = "broken_names"
+
+    def checkpoint_names(self, b, family):
+        names = super().checkpoint_names(b, family)
+        return names and {r: "conv_pw" for r in names}
+
+
 @pytest.mark.parametrize("broken,words", [
     (_ForgetsSE, "MACs"), (_NoTorchClass, "no torch class"), (_NoWiring, "NotImplementedError"),
-    (_NoExample, "no example"),
+    (_NoExample, "no example"), (_ForgetsSEWeights, "state_dict"), (_NamesTwice, "timm"),
 ])
 def test_a_kind_with_a_missing_or_wrong_piece_fails(monkeypatch, broken, words):
     k = broken()

@@ -14,11 +14,12 @@ No torch here.
 from __future__ import annotations
 
 from ..errors import ScalekitError
-from . import bottleneck, classifier, conv, dwsep, maxpool, mbconv
+from . import basic, bottleneck, classifier, conv, dwsep, fused_mbconv, maxpool, mbconv
 from .base import BlockKind, BlockPlan, StageSpec
 
 KINDS: dict[str, BlockKind] = {k.name: k for k in (
-    conv.KIND, dwsep.KIND, mbconv.KIND, bottleneck.KIND, maxpool.KIND, classifier.KIND)}
+    conv.KIND, dwsep.KIND, mbconv.KIND, fused_mbconv.KIND, basic.KIND, bottleneck.KIND,
+    maxpool.KIND, classifier.KIND)}
 
 
 

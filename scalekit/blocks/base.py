@@ -54,6 +54,29 @@ class BlockPlan:
 ScaleChannels = Callable[[int], int]
 
 
+@dataclass(frozen=True)
+class Weights:
+    """One layer's tensors as a state_dict holds them: a conv (weight, and bias if ``bias``), a
+    BatchNorm (weight, bias, running_mean, running_var, num_batches_tracked) or a linear layer
+    (weight, bias). ``role`` names the layer in its block in the kind's own words (``dw.conv``,
+    ``project.bn``); ``path`` is where the kind's torch module holds it, relative to the block."""
+
+    role: str
+    path: str
+    layer: str  # "conv" | "bn" | "linear"
+    shape: tuple[int, ...]  # conv: (out, in / groups, k, k); bn: (channels,); linear: (out, in)
+    bias: bool = False
+
+
+def conv_weights(role: str, path: str, cin: int, cout: int, kernel: int, groups: int = 1,
+                 bias: bool = False) -> Weights:
+    return Weights(role, path, "conv", (cout, cin // groups, kernel, kernel), bias)
+
+
+def bn_weights(role: str, path: str, c: int) -> Weights:
+    return Weights(role, path, "bn", (c,))
+
+
 class BlockKind:
     """A block kind. Subclasses set the class attributes and implement the methods that raise
     here; tests/test_registry.py checks every registered kind against torch."""
@@ -63,6 +86,9 @@ class BlockKind:
     stage: ClassVar[type[StageSpec] | None] = None  # its stage dataclass; None: stem/head only
     module: ClassVar[str]  # its torch class in scalekit.modules
     width_fields: ClassVar[tuple[str, ...]] = ("out",)  # stage fields width scaling multiplies
+    # the fields of its inner width (a bottleneck's mid): what width scaling touches under the
+    # spec's ``scaling.width_channels: inner`` (torchvision's Wide ResNet convention)
+    inner_fields: ClassVar[tuple[str, ...]] = ()
     columns: ClassVar[dict[str, str]] = {}  # report columns it fills: key -> table header
     example: ClassVar[dict[str, Any]] = {}  # a stage of this kind as YAML data (docs, tests)
 
@@ -78,10 +104,12 @@ class BlockKind:
         loaded and scaled specs alike; raise SpecError naming the field. Default: none."""
 
 
-    def scale_width(self, stage: StageSpec, scale: ScaleChannels) -> dict[str, int]:
-        """The stage's channel fields after width scaling (``scale`` applies the spec's rounding
-        rule to one count): each of :attr:`width_fields` that is set."""
-        return {f: scale(getattr(stage, f)) for f in self.width_fields if getattr(stage, f)}
+    def scale_width(self, stage: StageSpec, scale: ScaleChannels, rules: Any) -> dict[str, Any]:
+        """The stage's fields after width scaling (``scale`` applies the spec's rounding rule to
+        one count; ``rules`` are the spec's ``scaling:`` rules): each of :attr:`width_fields`
+        that is set, or only the :attr:`inner_fields` under ``width_channels: inner``."""
+        fields = self.width_fields if rules.width_channels == "all" else self.inner_fields
+        return {f: scale(getattr(stage, f)) for f in fields if getattr(stage, f)}
 
     def channels(self, stage: StageSpec) -> dict[str, int]:
         """The stage's channel counts by field, for the spec's size limits."""
@@ -105,6 +133,19 @@ class BlockKind:
     def report(self, b: BlockPlan) -> dict[str, Any]:
         """Values of :attr:`columns` for a stage whose first block is ``b``."""
         return {}
+
+    # --- checkpoints: the block's tensors and what torchvision / timm call them --------------
+
+    def weights(self, b: BlockPlan) -> list[Weights]:
+        """The block's layers that hold tensors, in the order its torch module registers them
+        (so, in state_dict order). Default: none (pooling)."""
+        return []
+
+    def checkpoint_names(self, b: BlockPlan, family: str) -> dict[str, str] | None:
+        """role -> path relative to the block, as the checkpoints of ``family`` name the layers
+        of this block (``family``: one of scalekit.layouts.FAMILIES, e.g. ``torchvision.resnet``).
+        None: that family has no such block. Default: None."""
+        return None
 
 
 def stage_fields(cls: type[StageSpec]) -> list[str]:

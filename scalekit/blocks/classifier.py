@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ops import Linear, Pool
-from .base import BlockKind, BlockPlan
+from .base import BlockKind, BlockPlan, Weights
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +38,9 @@ class ClassifierKind(BlockKind):
     def ops(self, b):
         yield Pool("avg", b.cin, b.h, b.w)  # global: dropout and flatten cost nothing
         yield Linear(b.cin, b.cout)
+
+    def weights(self, b):
+        return [Weights("fc", "fc", "linear", (b.cout, b.cin), bias=True)]
 
 
 KIND = ClassifierKind()

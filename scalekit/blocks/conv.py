@@ -7,7 +7,7 @@ from typing import Iterator
 
 from ..fields import kernel_field
 from ..ops import Activation, BatchNorm, Conv, Op
-from .base import BlockKind, BlockPlan, StageSpec
+from .base import BlockKind, BlockPlan, StageSpec, bn_weights, conv_weights
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +50,10 @@ class ConvKind(BlockKind):
 
     def ops(self, b):
         return conv_bn_act(b.cin, b.cout, b.kernel, b.h, b.w, b.stride, act=b.act)
+
+    def weights(self, b):
+        # roles "conv" and "bn": a checkpoint family names the stem's and the head's by position
+        return [conv_weights("conv", "0", b.cin, b.cout, b.kernel), bn_weights("bn", "1", b.cout)]
 
 
 KIND = ConvKind()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import StageSpec
+from .base import StageSpec, bn_weights, conv_weights
 from .conv import ConvKind, conv_bn_act
 
 
@@ -30,6 +30,16 @@ class DWSepKind(ConvKind):
     def ops(self, b):
         yield from conv_bn_act(b.cin, b.cin, b.kernel, b.h, b.w, b.stride, groups=b.cin, act=b.act)
         yield from conv_bn_act(b.cin, b.cout, 1, b.ho, b.wo, act=b.act)
+
+    def weights(self, b):
+        return [conv_weights("dw.conv", "0.0", b.cin, b.cin, b.kernel, groups=b.cin),
+                bn_weights("dw.bn", "0.1", b.cin),
+                conv_weights("pw.conv", "1.0", b.cin, b.cout, 1), bn_weights("pw.bn", "1.1", b.cout)]
+
+    def checkpoint_names(self, b, family):
+        if family == "timm.efficientnet":  # timm DepthwiseSeparableConv ('ds' / 'dsa' blocks)
+            return {"dw.conv": "conv_dw", "dw.bn": "bn1", "pw.conv": "conv_pw", "pw.bn": "bn2"}
+        return None
 
 
 KIND = DWSepKind()

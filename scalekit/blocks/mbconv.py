@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..errors import SpecError
 from ..fields import float_field, join, kernel_field
 from ..ops import Activation, Conv, Elementwise, Pool
-from .base import BlockKind, BlockPlan, StageSpec
+from .base import BlockKind, BlockPlan, StageSpec, Weights, bn_weights, conv_weights
 from .conv import conv_bn_act
 
 
@@ -27,6 +27,20 @@ class MBConvPlan(BlockPlan):
     mid: int  # expanded width (== cin when expand is 1)
     squeeze: int = 0  # squeeze-excitation width; 0 = none
     residual: bool = False  # identity shortcut
+
+
+def se_weights(path: str, c: int, squeeze: int) -> list[Weights]:
+    """The two biased 1x1 convs of a squeeze-excitation at ``path`` (fc1, fc2)."""
+    return [conv_weights("se.reduce", f"{path}.fc1", c, squeeze, 1, bias=True),
+            conv_weights("se.expand", f"{path}.fc2", squeeze, c, 1, bias=True)]
+
+
+# timm's names (timm/models/_efficientnet_blocks.py) for the layers of its two blocks
+TIMM_DS = {"dw.conv": "conv_dw", "dw.bn": "bn1", "se.reduce": "se.conv_reduce",
+           "se.expand": "se.conv_expand", "project.conv": "conv_pw", "project.bn": "bn2"}
+TIMM_IR = {"expand.conv": "conv_pw", "expand.bn": "bn1", "dw.conv": "conv_dw", "dw.bn": "bn2",
+           "se.reduce": "se.conv_reduce", "se.expand": "se.conv_expand",
+           "project.conv": "conv_pwl", "project.bn": "bn3"}
 
 
 def squeeze_excitation(c: int, squeeze: int, act: str, h: int, w: int):
@@ -89,6 +103,38 @@ class MBConvKind(BlockKind):
 
     def report(self, b):
         return {"expand": round(b.mid / b.cin, 4), "squeeze": b.squeeze}
+
+    def weights(self, b):
+        # MBConv.block: Sequential([expand], dw, [SE], project), numbered in the order present
+        out: list[Weights] = []
+        j = 0
+        if b.mid != b.cin:
+            out += [conv_weights("expand.conv", "block.0.0", b.cin, b.mid, 1),
+                    bn_weights("expand.bn", "block.0.1", b.mid)]
+            j = 1
+        out += [conv_weights("dw.conv", f"block.{j}.0", b.mid, b.mid, b.kernel, groups=b.mid),
+                bn_weights("dw.bn", f"block.{j}.1", b.mid)]
+        if b.squeeze:
+            j += 1
+            out += se_weights(f"block.{j}", b.mid, b.squeeze)
+        j += 1
+        return out + [conv_weights("project.conv", f"block.{j}.0", b.mid, b.cout, 1),
+                      bn_weights("project.bn", f"block.{j}.1", b.cout)]
+
+    def checkpoint_names(self, b, family):
+        if family == "torchvision.efficientnet":  # torchvision MBConv: the same Sequential
+            return {w.role: w.path for w in self.weights(b)}
+        if family == "torchvision.mobilenet_v2" and not b.squeeze:
+            # InvertedResidual.conv: [ConvBNReLU expand], ConvBNReLU dw, a bare project conv
+            # and a bare BatchNorm
+            dw = 0 if b.mid == b.cin else 1
+            return {"expand.conv": "conv.0.0", "expand.bn": "conv.0.1",
+                    "dw.conv": f"conv.{dw}.0", "dw.bn": f"conv.{dw}.1",
+                    "project.conv": f"conv.{dw + 1}", "project.bn": f"conv.{dw + 2}"}
+        if family == "timm.efficientnet":
+            # no expansion: timm's DepthwiseSeparableConv ('ds'); else InvertedResidual ('ir')
+            return TIMM_DS if b.mid == b.cin else TIMM_IR
+        return None
 
 
 KIND = MBConvKind()

@@ -6,6 +6,7 @@ import click
 
 from .. import exporters
 from ..errors import ScalekitError
+from ..layouts import LAYOUTS
 from ..files import check_artefact_path
 from .common import force_option, handle_errors, overwrite_option, pop_scaling, scaling_options
 
@@ -29,26 +30,41 @@ def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size of the example input (fixed in the ONNX graph; TorchScript takes "
                    "any).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Load these weights first: a state_dict saved with torch.save (an official "
+                   "torchvision or timm checkpoint, or a scalekit model's), loaded by name; "
+                   "every tensor must fit.")
+@click.option("--layout", type=click.Choice(LAYOUTS), default=None,
+              help="Whose names the --weights file uses: scalekit's own (the default), or "
+                   "torchvision's or timm's model of the spec's family (the spec's checkpoints).")
 @overwrite_option("--to FILE")
 @force_option
 @handle_errors
-def export(spec: str, target: str, batch: int, overwrite: bool, force: bool, **kwargs) -> None:
+def export(spec: str, target: str, batch: int, weights: str | None, layout: str | None,
+           overwrite: bool, force: bool, **kwargs) -> None:
     """Build SPEC (scaled by the same flags as `scalekit scale`) and export it.
 
     \b
     scalekit export efficientnet_b0 --preset b3 --to b3.pt       TorchScript (torch.jit.script)
     scalekit export resnet50 --phi 1 --to r50.onnx               ONNX (torch.onnx, dynamo)
+    scalekit export resnet50 --weights resnet50-11ad3fa6.pth --layout torchvision --to r50.pt
 
     The input is batch x channels x the scaled spec's resolution. The model is exported in eval
-    mode with freshly initialised weights (load a state dict into `build_model` for trained
-    ones). The file is loaded back (torch.jit.load or onnxruntime) and its outputs are checked
+    mode with freshly initialised weights, or with those of --weights FILE (a checkpoint whose
+    names are --layout's: an official torchvision or timm one loads into the bundled spec of its
+    family). The file is loaded back (torch.jit.load or onnxruntime) and its outputs are checked
     against the eager model on a random input before it is moved into place; the line printed
     says what was written and the largest absolute difference.
     """
+    if layout is not None and weights is None:
+        raise click.UsageError("--layout names whose keys the --weights FILE has: give --weights")
     hint = " (--force only passes the memory guard)" if force else ""
     check_artefact_path(target, overwrite=overwrite, flag=f"--overwrite{hint}")
     r = exporters.export_spec(spec, target, batch=batch, overwrite=overwrite, force=force,
-                              scaling=pop_scaling(kwargs))
+                              scaling=pop_scaling(kwargs), weights=weights,
+                              layout=layout or "scalekit")
     shape = "x".join(str(n) for n in r.input_shape)
-    click.echo(f"wrote {r.path}: {r.name} as {r.format}, input {shape}, {r.params:,} params; "
-               f"max |diff| vs eager {r.max_abs_diff:.3g} (outputs up to {r.output_scale:.3g})")
+    source = f", weights from {r.weights} ({layout or 'scalekit'} layout)" if r.weights else ""
+    click.echo(f"wrote {r.path}: {r.name} as {r.format}, input {shape}, {r.params:,} "
+               f"params{source}; max |diff| vs eager {r.max_abs_diff:.3g} (outputs up to "
+               f"{r.output_scale:.3g})")
