@@ -7,7 +7,7 @@ Importing scalekit does not import torch; only building or timing a model does.
     b3 = scale(load_spec("efficientnet_b0"), preset="b3")   # a new, frozen Spec
     count(b3).params                                         # exact, without torch
     model = build_model(b3)                                  # torch.nn.Module, ready to train
-    tv = build_model(b3, layout="torchvision")               # loads torchvision's checkpoint by name
+    tv = build_model(b3, layout="torchvision")               # torchvision's names: loads its file
 """
 
 __version__ = "0.1.0"

@@ -130,7 +130,8 @@ def build_model(spec_or_plan: Spec | NetworkPlan, *, zero_init_residual: bool = 
 
 
 def _printable(key: Any) -> str:
-    return key if isinstance(key, str) and key.isprintable() and len(key) <= 200 else repr(key)[:200]
+    ok = isinstance(key, str) and key.isprintable() and len(key) <= 200
+    return key if ok else repr(key)[:200]
 
 
 def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:

@@ -128,7 +128,8 @@ def key_map(plan: NetworkPlan, layout: str = "scalekit") -> list[Key]:
     family = family_of(plan, layout)
     names = FAMILY_NAMES[family] if family else None
     stages = plan.stages[1:-1]
-    where = {"after_stages": len(stages) + 1, "after_blocks": sum(len(s.blocks) for s in stages) + 1}
+    where = {"after_stages": len(stages) + 1,
+             "after_blocks": sum(len(s.blocks) for s in stages) + 1}
     out: list[Key] = []
     n = 0
     last = len(plan.stages) - 1

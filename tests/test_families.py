@@ -21,7 +21,7 @@ from scalekit.plan import expand
 from scalekit.scaling import Coefficients, round_channels, scale, scale_spec
 from scalekit.spec import load_spec, spec_from_dict, spec_to_yaml
 
-from .conftest import FAMILY_NAMES, assert_no_torch, run_cli, spec_path
+from .conftest import FAMILY_NAMES, ROOT, assert_no_torch, run_cli, spec_path
 
 
 def spec(name: str):
@@ -205,3 +205,21 @@ def test_v2_resolution_is_capped_at_480_but_size_is_exact():
     assert scale(s, Coefficients(resolution=1.15 ** 3)).resolution == 480  # phi = 3: 584 px
     assert scale(s, Coefficients(size=600)).resolution == 600
     assert scale(spec("efficientnet_v2_m"), Coefficients(resolution=2.0)).resolution == 480
+
+
+def test_the_spec_format_documents_every_field():
+    """docs/spec-format.md shows every field of a spec, its rules and every kind's stage, each
+    as ``field:`` in an example."""
+    from scalekit.blocks import KINDS
+    from scalekit.blocks.base import stage_fields
+    from scalekit.spec import BatchNormSpec, Preset, ScalingRules, Spec
+
+    text = (ROOT / "docs" / "spec-format.md").read_text(encoding="utf-8")
+    fields = {f.name for cls in (Spec, ScalingRules, BatchNormSpec, Preset)
+              for f in dataclasses.fields(cls)} - {"path", "stages", "presets"}
+    fields |= {f for k in KINDS.values() if k.stage for f in stage_fields(k.stage)}
+    missing = sorted(f for f in fields if f"{f}:" not in text)
+    assert not missing, missing
+    for k in KINDS.values():
+        if k.stage:
+            assert f"`{k.name}`" in text, k.name

@@ -127,6 +127,18 @@ def test_compare_table_2(published):
         assert rec["resolution"] == published["efficientnet_presets"][f"b{i}"][2]
     table = invoke("compare", "--table", "2", "--no-latency").output
     assert "torchvision" in table and "reported" in table
+    # ResNet-152's torchvision columns (torchvision's figures are the exact count)
+    r152, exact = recs["ResNet-152"], published["exact_224"]["resnet152"]
+    assert r152["reference"]["torchvision_params"] == r152["params"] == exact["params"]
+    assert r152["reference"]["torchvision_gmacs"] == round(exact["macs"] / 1e9, 3)
+    # a params note where the paper's printed figure is not the exact count rounded as printed
+    for name, paper in published["paper"]["table2"].items():
+        printed = str(paper["params_m"])
+        places = len(printed.split(".")[1]) if "." in printed else 0
+        differs = round(recs[name]["params"] / 1e6, places) != paper["params_m"]
+        assert differs == any("params figure" in n for n in recs[name]["notes"]), name
+    assert any("params figure is above the exact count (9.11 M)" in n
+               for n in recs["EfficientNet-B2"]["notes"])
 
 
 def test_compare_csv_and_markdown_one_row_per_model():

@@ -1,7 +1,7 @@
 """The structure holds: layers read from the code's own imports (ast), and each network expanded
 once and counted once per counter, wherever it flows.
 
-Layers, bottom up: rules and data (errors, fields, ops, blocks/, spec, scaling, strategies,
+Layers, bottom up: rules and data (errors, fields, ops, blocks/, layouts, spec, scaling, strategies,
 bundled, host, files) -> plan -> counting -> records, memory -> studies/ -> report/ -> queries ->
 commands/, cli. torch is imported at module level only by the two modules that build torch
 modules; latency code only by the latency package itself, and lazily (inside a function that
@@ -29,8 +29,9 @@ CLI = ("scalekit.cli", "scalekit.commands")
 # the modules a count-only command runs through: none may import latency code at all
 COUNT_PATH = ("scalekit.errors", "scalekit.fields", "scalekit.ops", "scalekit.blocks",
               "scalekit.spec", "scalekit.scaling", "scalekit.strategies", "scalekit.bundled",
-              "scalekit.host", "scalekit.files", "scalekit.plan", "scalekit.counting",
-              "scalekit.conventions", "scalekit.records", "scalekit.memory", "scalekit.studies", "scalekit.report")
+              "scalekit.host", "scalekit.files", "scalekit.layouts", "scalekit.plan",
+              "scalekit.counting", "scalekit.conventions", "scalekit.records", "scalekit.memory",
+              "scalekit.studies", "scalekit.report")
 TORCH_AT_IMPORT = ("scalekit.modules", "scalekit.build")
 
 

@@ -245,6 +245,10 @@ def table2(counter: str = "analytic") -> list[ModelRecord]:
             side = "below" if rec.macs / 1e9 > float(paper["flops_b"]) else "above"
             notes.append(f"the paper's FLOPS figure is {side} the exact count at the official "
                          "resolution")
+        if not paper_consistent(rec.params * 1000, str(paper["params_m"])):  # M, as G of MACs
+            side = "below" if rec.params / 1e6 > float(paper["params_m"]) else "above"
+            notes.append(f"the paper's params figure is {side} the exact count "
+                         f"({rec.params / 1e6:.2f} M)")
         out.append(replace(rec, name=row["model"], notes=tuple(notes)))
     return out
 
