@@ -57,6 +57,13 @@ def _from_layout(module: "Network", state_dict: dict, prefix: str, *args: Any) -
         state_dict[prefix + back[key[len(prefix):]]] = state_dict.pop(key)
 
 
+def _missing_in_layout(module: "Network", incompatible: Any) -> None:
+    """load_state_dict post-hook: torch's own report of missing keys names them as the layout
+    does (the keys the caller's state_dict lacks), not by scalekit's module paths."""
+    names = module.layout_names
+    incompatible.missing_keys[:] = [names.get(k, k) for k in incompatible.missing_keys]
+
+
 class Network(nn.Module):
     """stem -> stage1..N -> head, each an nn.Sequential of blocks named as in the plan. Every
     BatchNorm has the spec's eps and momentum. ``layout`` names the state_dict's keys (see
@@ -83,6 +90,7 @@ class Network(nn.Module):
         if self.layout_names:
             self.register_state_dict_post_hook(_to_layout)
             self.register_load_state_dict_pre_hook(_from_layout)
+            self.register_load_state_dict_post_hook(_missing_in_layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(x)

@@ -161,6 +161,15 @@ def test_missing_unexpected_and_misshapen_keys_are_named(b0_sd):
     assert "features.0.0.weight is [24, 3, 3, 3] in the checkpoint, [32, 3, 3, 3] in the model" in msg
 
 
+def test_torchs_own_report_names_keys_as_the_layout_does():
+    m = meta("resnet18", "torchvision")
+    sd = m.state_dict()
+    del sd["fc.bias"]
+    sd["extra"] = sd["fc.weight"]
+    result = m.load_state_dict(sd, strict=False, assign=True)
+    assert (result.missing_keys, result.unexpected_keys) == (["fc.bias"], ["extra"])
+
+
 def test_a_checkpoint_in_another_layout_says_which(b0_sd):
     m = meta("efficientnet_b0")
     msg = misfit(m, b0_sd, layout="timm")
