@@ -12,6 +12,7 @@ import dataclasses
 
 import pytest
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from scalekit.build import build_model
@@ -35,6 +36,14 @@ def test_exact_to_torchvision(published, name):
     assert s.resolution == ref["resolution"]  # each model's evaluation crop
     c = count_plan(expand(s)).total
     assert (c.params, c.macs) == (ref["params"], ref["macs"])
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_spec_round_trips_through_yaml(name):
+    s = spec(name)
+    assert spec_from_dict(yaml.safe_load(spec_to_yaml(s))) == s
+    w = scale(s, Coefficients(width=1.3, depth=1.5, resolution=1.1))
+    assert spec_from_dict(yaml.safe_load(spec_to_yaml(w))) == w
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
@@ -94,7 +103,7 @@ def test_batchnorm_settings_come_from_the_spec(published):
     for preset, want in (("b4", (1e-5, 0.1)), ("b5", (1e-3, 0.01)), ("b7", (1e-3, 0.01))):
         scaled, _ = scale_spec(b0, preset=preset)
         assert bn_settings(build_model(scaled, device="meta")) == {want}, preset
-        assert spec_from_dict(__import__("yaml").safe_load(spec_to_yaml(scaled))) == scaled
+        assert spec_from_dict(yaml.safe_load(spec_to_yaml(scaled))) == scaled
 
 
 def test_mobilenet_v1_uses_relu6_and_keeps_its_counts(published):

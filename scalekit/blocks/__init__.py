@@ -2,8 +2,9 @@
 
 A kind (see :class:`BlockKind`) owns, in its module: its stage fields and their validation, the
 channel fields width scaling touches, its wiring (what one block computes from its input), its
-forward pass as primitive ops (from which every count follows), its report columns, and the name
-of its torch class in scalekit/modules.py. The spec loader, the planner, the counters, the
+forward pass as primitive ops (from which every count follows), its report columns, its tensors
+and what torchvision's and timm's checkpoints call them (scalekit/layouts.py), and the name of
+its torch class in scalekit/modules.py. The spec loader, the planner, the counters, the
 builder, the memory estimate and the reports loop over this registry; none of them tests a kind
 by name, and an unknown kind is an error, never a fallthrough.
 
