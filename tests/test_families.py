@@ -232,3 +232,21 @@ def test_the_spec_format_documents_every_field():
     for k in KINDS.values():
         if k.stage:
             assert f"`{k.name}`" in text, k.name
+
+
+@pytest.mark.parametrize("name", ["efficientnet_v2_s", "resnet18", "resnext50_32x4d"])
+def test_the_tool_conventions_hold_for_the_new_kinds(name):
+    """Fused-MBConv, basic blocks and grouped convs bring no new op type: thop, ptflops' aten
+    backend and torchinfo, run on the built module, still give scalekit's count of their
+    convention exactly (tests/test_conventions.py runs every tool on the paper's specs)."""
+    from scalekit.conventions import count_convention
+
+    from .test_conventions import ptflops_total, thop_total, torchinfo_total
+
+    plan = expand(spec(name), (65, 97))
+    tools = {"thop": (thop_total, "thop"), "ptflops": (lambda p: ptflops_total(p, "aten", "meta"),
+                                                       "ptflops-aten"),
+             "torchinfo": (torchinfo_total, "torchinfo")}
+    for module, (run, convention) in tools.items():
+        pytest.importorskip(module)
+        assert run(plan) == count_convention(plan, convention).total, convention
