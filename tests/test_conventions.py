@@ -29,7 +29,7 @@ from scalekit.plan import expand
 from scalekit.scaling import scale_spec
 from scalekit.spec import load_spec
 
-from .conftest import SPEC_NAMES, assert_no_torch, spec_path
+from .conftest import FAMILY_NAMES, SPEC_NAMES, assert_no_torch, spec_path
 
 SCALED = (("efficientnet_b0", {"phi": 1}), ("mobilenet_v2", {"width": 1.3}),
           ("resnet50", {"width": 1.3, "depth": 0.5}))
@@ -310,7 +310,7 @@ def test_published_figures_pin_two_profiles_without_any_tool(published):
 def every_op():
     """The ops every bundled spec's blocks list (every registered kind appears in them)."""
     seen = set()
-    for name in SPEC_NAMES:
+    for name in SPEC_NAMES + FAMILY_NAMES:
         for b in bundled(name, (97, 131)).blocks():
             seen.add(b.kind)
             yield from KINDS[b.kind].ops(b)
