@@ -8,15 +8,47 @@ Importing scalekit does not import torch; only building or timing a model does.
     count(b3).params                                         # exact, without torch
     model = build_model(b3)                                  # torch.nn.Module, ready to train
     tv = build_model(b3, layout="torchvision")               # torchvision's names: loads its file
+
+The names below are loaded on first use (PEP 562), so that ``import scalekit.cli`` can take over
+Ctrl-C before anything heavy is imported (the command line ends quietly on a signal at any
+moment, also while it starts).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# after __version__: submodules (cli.py) import it from here
-from .api import build_model, count, load_spec, load_weights, measure_latency, scale  # noqa: E402
-from .counting import Counts  # noqa: E402
-from .errors import ScalekitError, ScalingError, SpecError  # noqa: E402
-from .spec import Spec  # noqa: E402
+_EXPORTS = {
+    "build_model": "api", "count": "api", "load_spec": "api", "load_weights": "api",
+    "measure_latency": "api", "scale": "api", "Counts": "counting", "ArgumentError": "errors",
+    "BaselineError": "errors", "FileError": "errors", "ScalekitError": "errors",
+    "ScalingError": "errors", "SpecError": "errors", "Spec": "spec",
+}
 
-__all__ = ["Counts", "ScalekitError", "ScalingError", "Spec", "SpecError", "__version__",
-           "build_model", "count", "load_spec", "load_weights", "measure_latency", "scale"]
+if TYPE_CHECKING:  # what a type checker and an IDE see
+    from .api import build_model, count, load_spec, load_weights, measure_latency, scale
+    from .counting import Counts
+    from .errors import (ArgumentError, BaselineError, FileError, ScalekitError, ScalingError,
+                         SpecError)
+    from .spec import Spec
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scalekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = ["ArgumentError", "BaselineError", "Counts", "FileError", "ScalekitError",
+           "ScalingError", "Spec", "SpecError", "__version__", "build_model", "count",
+           "load_spec", "load_weights", "measure_latency", "scale"]

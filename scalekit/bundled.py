@@ -29,13 +29,22 @@ def resolve_spec(name: str | os.PathLike) -> str:
         return s
     stem = s[:-5] if s.endswith(".yaml") else s
     candidate = specs_dir() / f"{stem}.yaml"
-    return str(candidate) if candidate.is_file() else s
+    try:
+        return str(candidate) if candidate.is_file() else s
+    except (OSError, ValueError):  # a name too long for a file name: the loader says so
+        return s
 
 
 def load_named(name: str | os.PathLike):
     """Load a spec by path or bundled name; a missing file's error lists the bundled names."""
+    from .errors import FileError
+    from .files import path_name
     from .spec import SpecError, load_spec
 
+    try:
+        name = path_name(name)
+    except FileError as e:
+        raise SpecError(e.reason, file=e.path) from None
     try:
         return load_spec(resolve_spec(name))
     except SpecError as e:

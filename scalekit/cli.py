@@ -1,19 +1,71 @@
 """The ``scalekit`` command: a thin click layer over the library.
 
 Each command lives in scalekit/commands/<name>.py and is registered below. Exit codes: 0 ok,
-1 error (or a regression found by ``check``), 2 usage error, 130 interrupted.
+1 error (or a regression found by ``check``), 2 usage error, 128 + N on signal N: 130 on SIGINT
+(Ctrl-C), 143 on SIGTERM, 129 on SIGHUP, each with one line on stderr.
+
+Signals: from the first line of this module, SIGINT, SIGTERM and SIGHUP end the process quietly
+(one line, no traceback) while the rest of scalekit is imported; while :func:`main` runs, each is
+raised as :class:`scalekit.errors.Interrupted` (a KeyboardInterrupt), which unwinds the command
+like Ctrl-C: partial measurements are reported, temporary files are removed (files.py), and
+nothing is written half-way.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
-import click
+_SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
+_received: list[int] = []  # the signals that arrived while main() ran, first first
+_finishing: list[bool] = []  # main() is on its way out: later signals change nothing
 
-from . import __version__
-from .commands import COMMANDS
-from .errors import ScalekitError
+
+def _message(signum: int) -> str:
+    if signum == signal.SIGINT:
+        return "scalekit: interrupted"
+    return f"scalekit: terminated by {signal.Signals(signum).name}"
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    """While scalekit is still being imported: nothing to clean up, so one line and exit."""
+    try:
+        os.write(2, (_message(signum) + "\n").encode())
+    finally:
+        os._exit(128 + signum)
+
+
+def _install(handler) -> dict[int, object]:
+    previous = {}
+    for s in _SIGNALS:
+        try:
+            previous[s] = signal.signal(s, handler)
+        except (ValueError, OSError):  # not the main thread, or not allowed here
+            pass
+    return previous
+
+
+def _restore(previous: dict[int, object]) -> None:
+    for s, h in previous.items():
+        try:
+            signal.signal(s, h)  # type: ignore[arg-type]
+        except (ValueError, OSError, TypeError):
+            pass
+
+
+# Ctrl-C in the first moments (while click, rich and scalekit load) ends quietly too; the
+# handlers are given back once this module is loaded, so importing it changes nothing for a
+# program that uses scalekit as a library.
+_before_import = _install(_exit_now)
+
+import click  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .commands import COMMANDS  # noqa: E402
+from .errors import Interrupted, ScalekitError  # noqa: E402
+from .files import remove_temporary_files  # noqa: E402
+from .text import safe_text  # noqa: E402
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -47,46 +99,133 @@ for _cmd in COMMANDS:
     cli.add_command(_cmd)
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    _received.append(signum)
+    if not _finishing:
+        raise Interrupted(signum)
+
+
+class _ClosedStream:
+    """Standard output when the process was started with it closed (``scalekit ... >&-``):
+    writing to it is an error that says so, not an AttributeError on None."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "standard output is closed", "<stdout>")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError(9, "standard output is closed", "<stdout>")
+
+
+def _prepare_streams() -> None:
+    """Text that stdout's encoding cannot hold (``PYTHONIOENCODING=ascii``, a latin-1 terminal)
+    is written escaped instead of failing; a closed stdout or stderr is a stream that says so."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream()  # type: ignore[assignment]
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # nowhere to say anything
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace(
+                "-", "") not in ("utf8",):
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
+def _error(message: str) -> None:
+    click.echo(f"Error: {safe_text(message)}", err=True)
+
+
+def _show_click_error(e: click.ClickException) -> None:
+    """click's own message (``--threads '1e11' is not a valid integer``), with what the user
+    typed escaped."""
+    e.message = safe_text(e.message)
+    if isinstance(e, click.FileError):
+        e.ui_filename = safe_text(e.ui_filename)
+    e.show()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one clear line for every error, never a traceback (unless SCALEKIT_DEBUG=1)."""
+    previous = _install(_raise_interrupted)
+    del _received[:], _finishing[:]
     try:
+        _main(argv)
+    finally:
+        _finishing.append(True)
+        remove_temporary_files()
+        _restore(previous)
+
+
+def _interrupted() -> None:
+    """Exit 128 + the first signal, with one line (temporary files removed first)."""
+    _finishing.append(True)
+    remove_temporary_files()
+    signum = _received[0] if _received else signal.SIGINT
+    try:
+        click.echo(_message(signum), err=True)
+    except Exception:  # pragma: no cover - stderr gone as well
+        pass
+    sys.exit(128 + signum)
+
+
+def _main(argv: list[str] | None) -> None:
+    try:
+        _prepare_streams()
         code = cli.main(args=argv, prog_name="scalekit", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("scalekit: interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("scalekit: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _interrupted()
+    except Exception:
+        if _received:  # a library (torch's exporter) turned the interrupt into its own error
+            _interrupted()
+        _report(sys.exc_info()[1])
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report(e: BaseException | None) -> None:
+    """One line for an error, and the exit code it deserves."""
+    if isinstance(e, click.ClickException):
+        _show_click_error(e)
         sys.exit(e.exit_code)
-    except ScalekitError as e:
-        click.echo(f"Error: {e}", err=True)
+    if isinstance(e, ScalekitError):
+        _error(str(e))
         sys.exit(1)
-    except BrokenPipeError:
+    if isinstance(e, BrokenPipeError):
         # the reader went away (``scalekit ... | head``): not an error, and no traceback
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
+        except (OSError, ValueError):
             pass
         sys.exit(0)
-    except OSError as e:  # a file that could not be read or written: the system's reason
+    if isinstance(e, OSError):  # a file that could not be read or written: the system's reason
         where = f"{e.filename}: " if e.filename else ""
-        click.echo(f"Error: {where}{e.strerror or e}", err=True)
+        _error(f"{where}{e.strerror or e}")
         sys.exit(1)
-    except MemoryError:
-        click.echo("Error: out of memory (counting needs none: try --no-latency, or a smaller "
-                   "model)", err=True)
+    if isinstance(e, MemoryError):
+        _error("out of memory (counting needs none: try --no-latency, or a smaller model)")
         sys.exit(1)
-    except Exception as e:  # a bug in scalekit: say so in one line, traceback on request
-        if os.environ.get("SCALEKIT_DEBUG"):
-            raise
-        click.echo(f"Error: internal error: {type(e).__name__}: {e} "
-                   "(set SCALEKIT_DEBUG=1 for the traceback)", err=True)
+    if isinstance(e, RecursionError):
+        _error("input nested too deeply to process")
         sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    # a bug in scalekit: say so in one line, traceback on request
+    if os.environ.get("SCALEKIT_DEBUG"):
+        raise e  # type: ignore[misc]
+    _error(f"internal error: {type(e).__name__}: {e} (set SCALEKIT_DEBUG=1 for the traceback)")
+    sys.exit(1)
 
+
+_restore(_before_import)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

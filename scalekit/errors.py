@@ -39,3 +39,29 @@ class ScalingError(ScalekitError):
 class BaselineError(ScalekitError):
     """The baseline file cannot be used: missing, not JSON, or not a scalekit document
     (``scalekit check`` exits 2: the check itself could not be made)."""
+
+
+class ArgumentError(ScalekitError, ValueError):
+    """An argument of a Python API function of the wrong type or out of range (``batch=0``,
+    ``budget_s=nan``, an unknown option). Also a ``ValueError``."""
+
+
+class FileError(ScalekitError):
+    """A file scalekit was asked to read or write and will not: missing, not a regular file (a
+    FIFO, a device, a socket), too large, read-only, or the same file as another input or
+    output. ``path`` is the file as given, ``reason`` what is wrong with it."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP reached the command line (cli.py turns each into this), so the
+    command unwinds like Ctrl-C: temporary files are removed, nothing is written half-way, and
+    it exits 128 + the signal number. ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"signal {signum}")

@@ -122,6 +122,19 @@ def _verify(model: nn.Module, exported: Callable[[torch.Tensor], torch.Tensor],
     return ExportResult(os.fspath(path), fmt, tuple(example.shape), max_diff, scale)
 
 
+def _interrupt_in(e: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or signal) behind an exporter's error, if there is one: torch's exporters
+    wrap what interrupted them in their own errors."""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, KeyboardInterrupt):
+            return x
+        seen.add(id(x))
+        x = x.__cause__ or x.__context__
+    return None
+
+
 def export_torchscript(model: nn.Module, path: str | os.PathLike[str], example: torch.Tensor, *,
                        overwrite: bool = False) -> ExportResult:
     """Script ``model`` (in eval mode) to ``path``, reload it and check it against the eager model
@@ -180,8 +193,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], example: torch.T
     check_artefact_path(os.fspath(path), overwrite=overwrite)
     with _eval_mode(model), atomic_path(os.fspath(path), suffix=".onnx") as tmp:
         with _quiet_onnx_exporter():
-            torch.onnx.export(model, (example,), tmp, dynamo=True, external_data=False,
-                              verbose=False, input_names=["input"], output_names=["logits"])
+            try:
+                torch.onnx.export(model, (example,), tmp, dynamo=True, external_data=False,
+                                  verbose=False, input_names=["input"], output_names=["logits"])
+            except Exception as e:
+                interrupt = _interrupt_in(e)
+                if interrupt is not None:
+                    raise interrupt from None
+                raise
         result = _verify(model, _OnnxRuntime(tmp), example, path, "onnx")
     return result
 

@@ -19,6 +19,10 @@ ACTIVATIONS = ("relu", "relu6", "silu")
 # Past this a channel count is a typo, not a model; it keeps every count an exact int that still
 # converts to a finite float for reports (scaled specs are held to it too).
 MAX_CHANNELS = 1_000_000_000
+# Characters in a name (a spec's, a stage's, an origin's, a preset's) and in a description. A
+# name is shown in every table; far past these it is not a name (and a table of it is unreadable).
+MAX_NAME_CHARS = 1_000
+MAX_DESCRIPTION_CHARS = 10_000
 
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
@@ -115,10 +119,13 @@ def float_field(data: dict, key: str, path: str, default: Any = dataclasses.MISS
 
 
 def str_field(data: dict, key: str, path: str, default: Any = dataclasses.MISSING, *,
-              choices: tuple[str, ...] | None = None) -> str:
+              choices: tuple[str, ...] | None = None, max_len: int = MAX_NAME_CHARS) -> str:
     v = data.get(key, default) if default is not dataclasses.MISSING else required(data, key, path)
     if not isinstance(v, str):
         raise SpecError(f"expected a string, got {type_name(v)} {short_repr(v)}",
+                        field=join(path, key))
+    if len(v) > max_len:
+        raise SpecError(f"{len(v):,} characters; at most {max_len:,} are allowed",
                         field=join(path, key))
     if choices is not None and v not in choices:
         raise SpecError(f"unknown value {short_repr(v)} (valid: {', '.join(choices)})",

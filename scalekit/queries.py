@@ -24,14 +24,17 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from .bundled import bundled_specs, load_named
+from .bundled import bundled_specs, load_named, resolve_spec
 from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .conventions import NAMES as CONVENTION_NAMES
 from .errors import ScalekitError, ScalingError, SpecError
+from .files import MAX_PATH
+from .host import check_threads
 from .records import (COUNTER_NAMES, ModelRecord, Networks, counter_convention, make_record,
                       spec_records, with_convention)
 from .scaling import MODES, Coefficients, scale, scale_spec
 from .spec import Spec, load_spec, spec_to_yaml
+from .text import safe_text
 from .strategies import DIAL_MODES, dial, get_strategy, strategy_coefficients
 from .studies import budget, sweeps, tables
 
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from .latency.networks import TimingOptions
 
 QUERY_VERSION = 2
-MAX_NAME = 4096  # characters in a spec name or path; longer is not a name
+MAX_NAME = MAX_PATH  # characters in a spec name or path; longer is not a name
 MAX_LIST = 1000  # items in a list parameter (specs, values)
 
 
@@ -58,8 +61,11 @@ Check = Callable[[Any], Any]
 def _name(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError("expected a spec name or path")
-    if len(v) > MAX_NAME or "\0" in v:
-        raise ValueError(f"not a spec name or path (NUL, or over {MAX_NAME:,} characters)")
+    if len(v) > MAX_NAME:
+        raise ValueError(f"a name of {len(v):,} characters; longer than {MAX_NAME:,} is not a "
+                         "spec name or path")
+    if "\0" in v:
+        raise ValueError("a spec name or path cannot contain a NUL character")
     return v
 
 
@@ -268,7 +274,7 @@ def query_from_dict(data: Any) -> Query:
     if unknown:
         raise QueryError(f"the query has unknown fields: {', '.join(map(str, unknown))}")
     version = data.get("version", 1)
-    if version not in (1, QUERY_VERSION):
+    if type(version) is not int or version not in (1, QUERY_VERSION):
         raise QueryError(f"query version {version!r} is not one this scalekit reads "
                          f"(1 or {QUERY_VERSION})")
     params = dict(data["params"])
@@ -320,6 +326,10 @@ def _timing_options(p: Mapping[str, Any], run: Run) -> TimingOptions | None:
         return None
     from .latency.networks import TimingOptions
 
+    try:
+        check_threads(p["threads"])
+    except ValueError as e:
+        raise QueryError(f"--threads: {e}") from None
     harness = {k: p[k] for k in _HARNESS if k in p}
     return TimingOptions(batch=p["batch"], threads=p["threads"], optimize=p["optimize"],
                          force=run.force, budget_s=p["time_budget"], **harness)
@@ -335,6 +345,14 @@ def _timed(records: list[ModelRecord], p: Mapping[str, Any],
 
 def _scaling(p: Mapping[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in SCALING if p.get(k) is not None}
+
+
+def query_inputs(query: Query) -> list[str]:
+    """The spec files ``query`` reads (bundled names resolved to their files), for the output
+    checks of files.py: no report may be written over one of them."""
+    p = query.params
+    names = [p["spec"]] if p.get("spec") else list(p.get("specs") or [])
+    return [resolve_spec(n) for n in names]
 
 
 def run_query(query: Query, run: Run = Run()) -> Outcome:
@@ -376,8 +394,9 @@ class Scaled:
     def spec_text(self) -> str:
         """The scaled network as a plain spec file (``scale --out``)."""
         s, r = self.scaled.network, self.scaled
-        header = (f"# {s.name}: {self.base.name} scaled by scalekit "
-                  f"({self.coefficients.describe()}).\n"
+        # names are shown escaped (one line, no control characters: YAML refuses those raw)
+        header = (f"# {safe_text(s.name)}: {safe_text(self.base.name)} scaled by scalekit "
+                  f"({safe_text(self.coefficients.describe())}).\n"
                   f"# Plain spec: channels, repeats and resolution are final. "
                   f"{r.params:,} params, {r.macs:,} MACs at {s.resolution} px.\n")
         return spec_to_yaml(s, header=header)
@@ -492,6 +511,10 @@ def _fit(p: Mapping[str, Any], run: Run) -> Outcome:
                              "--latency-tolerance, or keep a fit with a MACs/params/acts target")
         from .latency.networks import latency_cost
 
+        try:
+            check_threads(p["threads"])
+        except ValueError as e:
+            raise QueryError(f"--threads: {e}") from None
         cost = latency_cost(p["threads"], 0.5, lambda msg: run.say(f"scalekit: {msg}"))
     base = load_named(p["spec"])
     networks = Networks()
@@ -555,4 +578,4 @@ _RUNNERS: dict[str, Callable[[Mapping[str, Any], Run], Outcome]] = {
     "sweep": _sweep, "bench": _bench, "check": _check,
 }
 __all__ = ["Group", "Fitted", "Outcome", "Query", "QueryError", "Run", "Scaled", "Swept",
-           "make_query", "query_from_dict", "run_query"]
+           "make_query", "query_from_dict", "query_inputs", "run_query"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from .blocks import StageSpec, kind
 from .errors import ScalingError, SpecError
-from .fields import short_repr
+from .fields import MAX_NAME_CHARS, short_repr
 from .spec import (MAX_BLOCKS, MAX_RESOLUTION, BatchNormSpec, Compound, HeadSpec, Origin,
                    ScalingRules, Spec, StemSpec, check_network)
 
@@ -33,6 +33,7 @@ MODES = ("baseline", "depth", "width", "resolution", "compound")
 # Any multiplier (or alpha**phi) past this is a typo; below it every scaled count stays an exact
 # int and c * w a finite float. The spec's limits (spec.MAX_*) then apply to the scaled network.
 MAX_MULTIPLIER = 1e6
+MIN_MULTIPLIER = 1e-6  # below it d * w^2 * r^2 underflows towards 0 and means nothing
 
 
 def round_channels(c: int, w: float, rules: ScalingRules) -> int:
@@ -109,11 +110,25 @@ class Coefficients:
         return " ".join(parts)
 
 
-def _check(name: str, v: float | None, hi: float = MAX_MULTIPLIER) -> None:
+def _check(name: str, v: float | None, hi: float = MAX_MULTIPLIER,
+           lo: float = MIN_MULTIPLIER) -> None:
     if v is None:
         return
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= hi:  # NaN fails too
-        raise ScalingError(f"{name} must be a number > 0 and <= {hi:,g}, got {short_repr(v)}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:  # NaN fails
+        raise ScalingError(f"{name} must be a number from {lo:,g} to {hi:,g}, got {short_repr(v)}")
+
+
+def _finite(name: str, v: object) -> float:
+    """``v`` as a finite float, or :class:`ScalingError` (an int too large for a float too)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ScalingError(f"{name} must be a finite number, got {short_repr(v)}")
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise ScalingError(f"{name} must be a finite number, got {short_repr(v)}")
+    return x
 
 
 def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = None,
@@ -125,7 +140,14 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
     for n, v in (("width", width), ("depth", depth), ("resolution", resolution),
                  ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _check(n, v)
-    _check("size", size, hi=MAX_RESOLUTION)
+    if size is not None:
+        if isinstance(size, float) and size.is_integer():
+            size = int(size)
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise ScalingError(f"size must be a whole number of pixels, got {short_repr(size)}")
+        _check("size", size, hi=MAX_RESOLUTION, lo=1)
+    if preset is not None and not isinstance(preset, str):
+        raise ScalingError(f"preset must be a preset's name (a string), got {short_repr(preset)}")
     if size is not None and resolution is not None:
         raise ScalingError("give either --resolution (a multiplier) or --size (pixels), not both")
     if preset is not None:
@@ -139,8 +161,7 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
         return Coefficients(depth=p.depth, width=p.width, size=p.resolution, preset=preset,
                             dropout=p.dropout, batchnorm=p.batchnorm)
     if phi is not None:
-        if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not math.isfinite(phi):
-            raise ScalingError(f"phi must be a finite number, got {phi!r}")
+        phi = _finite("phi", phi)
         if any(v is not None for v in (width, depth, resolution, size)):
             raise ScalingError("--phi sets width, depth and resolution itself; it cannot be "
                                "combined with --width, --depth, --resolution or --size")
@@ -150,10 +171,10 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
                      gamma if gamma is not None else base.gamma)
         d, w, r = compound_coefficients(phi, c)
         for n, v in (("depth", d), ("width", w), ("resolution", r)):
-            if not 0 < v <= MAX_MULTIPLIER:
-                raise ScalingError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; it must be > 0 "
-                                   f"and <= {MAX_MULTIPLIER:g}")
-        return Coefficients(depth=d, width=w, resolution=r, phi=float(phi))
+            if not MIN_MULTIPLIER <= v <= MAX_MULTIPLIER:
+                raise ScalingError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; it must be "
+                                   f"from {MIN_MULTIPLIER:g} to {MAX_MULTIPLIER:g}")
+        return Coefficients(depth=d, width=w, resolution=r, phi=phi)
     if any(v is not None for v in (alpha, beta, gamma)):
         raise ScalingError("--alpha, --beta and --gamma only apply with --phi")
     return Coefficients(depth=depth or 1.0, width=width or 1.0,
@@ -214,13 +235,24 @@ def scale(spec: Spec, coef: Coefficients) -> Spec:
 
 
 def scaled_name(spec: Spec, coef: Coefficients, px: int) -> str:
+    """The scaled network's name: the baseline's and how it was scaled, within the name limit of
+    a spec (fields.MAX_NAME_CHARS: a long baseline name is shortened, so that ``scale --out``
+    writes a spec that loads again)."""
+    base = spec.name
     if coef.preset:
         # EfficientNet-B0 + preset b3 -> EfficientNet-B3 (the presets are named after the models)
-        stem, _, tail = spec.name.rpartition("-")
+        stem, _, tail = base.rpartition("-")
         if stem and tail.lower() == "b0" and coef.preset.lower().startswith("b"):
-            return f"{stem}-{coef.preset.upper()}"
-        return f"{spec.name} ({coef.preset})"
-    return f"{spec.name} (d={coef.depth:.6g}, w={coef.width:.6g}, {px}px)"
+            return _within_limit(stem, f"-{coef.preset.upper()}")
+        return _within_limit(base, f" ({coef.preset})")
+    return _within_limit(base, f" (d={coef.depth:.6g}, w={coef.width:.6g}, {px}px)")
+
+
+def _within_limit(base: str, suffix: str) -> str:
+    room = MAX_NAME_CHARS - len(suffix)
+    if len(base) > room:
+        base = base[:max(0, room - 3)] + "..."
+    return (base + suffix)[:MAX_NAME_CHARS]
 
 
 def scale_spec(spec: Spec, **flags) -> tuple[Spec, Coefficients]:

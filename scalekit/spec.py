@@ -19,11 +19,13 @@ import yaml
 
 from .blocks import StageSpec, kind, stage_kinds
 from .blocks.base import stage_fields
-from .errors import SpecError
+from .errors import FileError, SpecError
 from .layouts import FAMILIES
 from .fields import ACTIVATIONS  # noqa: F401 - the activations a spec may name, re-exported
-from .fields import (MAX_CHANNELS, act_field, check_keys, check_names, float_field, int_field,
-                     join, kernel_field, required, str_field, stride_field, type_name)
+from .fields import (MAX_CHANNELS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, act_field,
+                     check_keys, check_names, float_field, int_field, join, kernel_field,
+                     required, short_repr, str_field, stride_field, type_name)
+from .files import path_name, read_input
 
 BLOCK_TYPES = stage_kinds()  # what a stage's ``block:`` may be (the registered stage kinds)
 DEPTH_ROUNDING = ("ceil", "round")
@@ -265,7 +267,16 @@ def _presets(data: Any, path: str) -> dict[str, Preset]:
         raise SpecError(f"expected a mapping of preset names, got {type_name(data)}", field=path)
     out = {}
     for name, p in data.items():
+        if isinstance(name, bool) or not isinstance(name, (str, int)):
+            raise SpecError(f"preset names must be strings, got {type_name(name)} "
+                            f"{short_repr(name)}", field=path)
+        if len(str(name)) > MAX_NAME_CHARS:
+            raise SpecError(f"a preset name of {len(str(name)):,} characters; at most "
+                            f"{MAX_NAME_CHARS:,} are allowed", field=path)
         ppath = join(path, str(name))
+        if str(name) in out:  # 1 and "1" are one preset name
+            raise SpecError(f"two presets are named {str(name)!r} (an integer and a string "
+                            "name the same preset)", field=ppath)
         if isinstance(p, list):  # [width, depth, resolution, dropout], as in efficientnet_builder
             if len(p) not in (3, 4):
                 raise SpecError("expected [width, depth, resolution] or [..., dropout]", field=ppath)
@@ -345,7 +356,7 @@ def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
             num_classes=int_field(data, "num_classes", "", 1000, lo=1, hi=10_000_000),
             in_channels=int_field(data, "in_channels", "", 3, lo=1, hi=100_000),
             drop_path=float_field(data, "drop_path", "", 0.0, lo=0.0, hi=1.0, hi_open=True),
-            description=str_field(data, "description", "", ""),
+            description=str_field(data, "description", "", "", max_len=MAX_DESCRIPTION_CHARS),
             batchnorm=_batchnorm({} if data.get("batchnorm") is None else data["batchnorm"],
                                  "batchnorm"),
             checkpoints=_checkpoints(data.get("checkpoints"), "checkpoints"),
@@ -360,10 +371,15 @@ def spec_from_dict(data: Any, *, path: str | None = None) -> Spec:
     return spec
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """safe_load, plus duplicate keys are an error (a silent overwrite hides typos), and the
     document may nest at most MAX_NESTING deep: the composer stops there, before PyYAML's own
-    recursion (and its scanner, slow on thousands of open brackets) gets far."""
+    recursion (and its scanner, slow on thousands of open brackets) gets far. Merge keys
+    (``<<: *base``) are plain YAML and allowed, within the same bound on values as aliases:
+    merging mappings that merge others can double a mapping per level."""
 
     _depth = 0
 
@@ -378,16 +394,28 @@ class _StrictLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+        if len(node.value) > MAX_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"merge keys (<<) give a mapping more than {MAX_VALUES:,} entries; "
+                "not a spec", node.start_mark)
+
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping whose own keys are distinct; keys merged in with ``<<`` may be overridden by
+    its own (that is what a merge is for)."""
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, (str, int, float, bool)) and key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", mark)
         seen.add(key) if isinstance(key, (str, int, float, bool)) else None
+    loader.flatten_mapping(node)
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
@@ -447,29 +475,20 @@ def parse_yaml(text: str, *, path: str | None = None) -> Any:
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
-    """Read and validate a YAML spec file. Raises :class:`SpecError` naming file and field."""
-    p = os.fspath(path)
+    """Read and validate a YAML spec file. Raises :class:`SpecError` naming file and field.
+
+    Only a regular file is read (a FIFO or a device is refused before anything blocks), of at
+    most MAX_SPEC_BYTES bytes, named by at most files.MAX_PATH characters."""
+    try:
+        p = path_name(path)
+    except FileError as e:
+        raise SpecError(e.reason, file=e.path) from None
     if not p.strip():
         raise SpecError("no spec given: the file name is empty")
     try:
-        size = os.path.getsize(p)
-        if os.path.isdir(p):
-            raise SpecError("is a directory, not a spec file", file=p)
-        if size > MAX_SPEC_BYTES:
-            raise SpecError(f"file is {size:,} bytes; specs larger than {MAX_SPEC_BYTES:,} bytes are "
-                            "refused", file=p)
-        with open(p, "rb") as f:  # bounded: /dev/zero or a pipe reports size 0
-            raw = f.read(MAX_SPEC_BYTES + 1)
-        if len(raw) > MAX_SPEC_BYTES:
-            raise SpecError(f"more than {MAX_SPEC_BYTES:,} bytes; larger specs are refused", file=p)
-    except FileNotFoundError:
-        raise SpecError("no such file", file=p) from None
-    except PermissionError:
-        raise SpecError("permission denied", file=p) from None
-    except IsADirectoryError:
-        raise SpecError("is a directory, not a spec file", file=p) from None
-    except OSError as e:
-        raise SpecError(f"cannot read: {e.strerror or e}", file=p) from None
+        raw = read_input(p, MAX_SPEC_BYTES, "specs")
+    except FileError as e:
+        raise SpecError(e.reason, file=p) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -12,13 +12,15 @@ import click
 
 from .. import baseline as baseline_check
 from .. import queries
-from ..errors import BaselineError
-from ..files import check_output_path, write_atomic
+from ..bundled import resolve_spec
+from ..errors import BaselineError, FileError
+from ..files import STDOUT, Files, check_input_file, write_atomic
 from ..queries import QueryError
 from ..report import changes, document
 from ..studies import regression
-from .common import (command_line, convention_option, counter_option, handle_errors, measure,
-                     pop_scaling, render_text, say, scaling_options, stdout_console, warn)
+from .common import (command_line, convention_option, counter_option, echo_err, handle_errors,
+                     measure, pop_scaling, render_text, say, scaling_options, stdout_console,
+                     warn)
 
 
 class CheckUsageError(click.ClickException):
@@ -57,7 +59,8 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
               show_default=True,
               help="table for people; markdown (verdict + table) to post on a pull request.")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE", help="Write the result to FILE (atomically) instead of stdout.")
+              metavar="FILE", help="Write the result to FILE (atomically; never the baseline or "
+                                   "a spec) instead of stdout (also: -).")
 @handle_errors
 def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
           latency_tolerance: float | None, counter: str, convention: str | None, fmt: str,
@@ -91,7 +94,17 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
         if given:
             raise click.UsageError(f"{', '.join(given)} apply to SPEC...; without SPEC the "
                                    "baseline's own query is computed again as recorded")
-    check_output_path(output)
+    if not update:
+        try:  # a baseline that cannot be read: the check cannot be made (exit 2)
+            check_input_file(baseline)
+        except FileError as e:
+            raise CheckUsageError(f"{e.path}: cannot read the baseline: {e.reason}") from None
+    files = Files().reads("SPEC", *(resolve_spec(s) for s in specs))
+    if update:  # the baseline is what --update rewrites: it must be a writable regular file
+        files.writes("--baseline (--update)", baseline)
+    else:
+        files.reads("--baseline", baseline)
+    files.writes("--output", output, stream=True).check()
     spec_query = None
     try:
         if specs:
@@ -104,6 +117,13 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
         raise CheckUsageError(str(e)) from None
     except QueryError as e:
         raise click.UsageError(str(e)) from None
+    query = done.current.get("query") or {}
+    if not specs and output not in (None, STDOUT):  # the specs the baseline's query read
+        try:
+            inputs = queries.query_inputs(queries.query_from_dict(query))
+        except QueryError:
+            inputs = []
+        Files().reads("a spec of the baseline's query", *inputs).writes("--output", output).check()
     if done.result is not None:
         _show(done.result, baseline, done.headline, fmt, output)
     for w in done.warnings:
@@ -118,7 +138,7 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
 
 def _write_baseline(path: str, doc: dict[str, Any]) -> None:
     write_atomic(path, document.to_json(doc))
-    click.echo(f"wrote {path} ({len(doc['records'])} models)", err=True)
+    echo_err(f"wrote {path} ({len(doc['records'])} models)")
 
 
 def _show(result: regression.CheckResult, baseline: str, headline: str, fmt: str,
@@ -128,12 +148,12 @@ def _show(result: regression.CheckResult, baseline: str, headline: str, fmt: str
         text = changes.changes_markdown(result, headline)
     else:
         renderables = ([changes.changes_table(result, baseline)] if result.changes else []) + [headline]
-        if output is None:
+        if output in (None, STDOUT):
             stdout_console().print(*renderables)
             return
         text = render_text(renderables)
-    if output is None:
+    if output in (None, STDOUT):
         click.echo(text, nl=False)
     else:
         write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo_err(f"wrote {output}")

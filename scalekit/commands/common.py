@@ -17,12 +17,15 @@ from rich.table import Table
 from .. import queries
 from ..conventions import NAMES as CONVENTION_NAMES
 from ..errors import ScalekitError
-from ..files import check_output_path, write_atomic
+from ..files import STDOUT, Files, write_atomic
+from ..host import check_threads
 from ..queries import Outcome, QueryError, Run
 from ..records import COUNTER_NAMES, ModelRecord
 from ..report import document
 from ..report.document import REPORT_FORMATS
+from ..report.tables import safe_console
 from ..studies.budget import parse_count, parse_duration_ms
+from ..text import safe_text
 
 if TYPE_CHECKING:
     from ..latency.networks import RecordProgress, TimingOptions
@@ -34,7 +37,7 @@ PIPE_WIDTH = 200  # columns of text that does not go to a terminal
 def pipe_width(renderables: Sequence[Any] = ()) -> int:
     """Width for text that does not go to a terminal: :data:`PIPE_WIDTH`, or more where a table
     is wider (latency columns beside Table 2's), so that no cell is cropped."""
-    console = Console(width=100_000)
+    console = safe_console(width=100_000)
     return max([PIPE_WIDTH] + [console.measure(r).maximum for r in renderables
                                if isinstance(r, Table)])
 
@@ -43,16 +46,22 @@ def stdout_console(width: int = PIPE_WIDTH) -> Console:
     """stdout for tables. Piped output gets a wide (``width``), colourless table (NO_COLOR is
     respected)."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else width, soft_wrap=False,
-                   no_color=bool(os.environ.get("NO_COLOR")) or None)
+    return safe_console(file=sys.stdout, width=None if tty else width, soft_wrap=False,
+                        no_color=bool(os.environ.get("NO_COLOR")) or None)
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, stderr=True)
+    return safe_console(file=sys.stderr, stderr=True)
+
+
+def echo_err(message: str) -> None:
+    """A line for stderr (progress, ``wrote FILE``, warnings): user-supplied text in it (names,
+    paths) shown escaped, never interpreted by the terminal."""
+    click.echo(safe_text(message), err=True)
 
 
 def warn(msg: str) -> None:
-    click.echo(f"scalekit: warning: {msg}", err=True)
+    echo_err(f"scalekit: warning: {msg}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +71,8 @@ def warn(msg: str) -> None:
 def format_options(f: Callable) -> Callable:
     f = click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=False),
                      default=None, metavar="FILE",
-                     help="Write the report to FILE (atomically) instead of stdout.")(f)
+                     help="Write the report to FILE (atomically; a regular file, never an "
+                          "input of the command) instead of stdout (also: -).")(f)
     f = click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table",
                      show_default=True,
                      help="table for people; json (one document), csv or markdown (one row per "
@@ -120,6 +130,7 @@ def latency_options(default: bool = True, toggle: bool = True,
         opts = [
             click.option("--time-budget", type=click.FloatRange(min=0, min_open=True),
                          default=budget_s, show_default=True, metavar="SECONDS",
+                         callback=finite_number,
                          help="Latency: time each model until the spread is small (IQR within 5% "
                               "of the median, after at least 10 runs; bench: --min-runs) or this "
                               "many seconds (warm-up included) have passed."),
@@ -131,8 +142,9 @@ def latency_options(default: bool = True, toggle: bool = True,
             click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                          help="Latency: images per forward pass."),
             click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+                         callback=threads_callback,
                          help="Latency: torch intra-op threads (1: one core, like the paper's "
-                              "Table 4)."),
+                              "Table 4), at most the cores available to scalekit."),
         ]
         if toggle:
             opts.append(click.option(
@@ -158,6 +170,16 @@ def pop_latency(kwargs: dict) -> dict[str, Any]:
             raise click.UsageError("--optimize times an optimised copy: it needs latency "
                                    "(drop --no-latency)")
     return opts
+
+
+def threads_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--threads: at most the cores this process may use (a usage error otherwise)."""
+    if value is None:
+        return None
+    try:
+        return check_threads(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def finite_number(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -258,26 +280,33 @@ def render_text(renderables: Sequence[Any], width: int | None = None) -> str:
     import io
 
     buf = io.StringIO()
-    Console(file=buf, width=width or pipe_width(renderables), no_color=True,
-            color_system=None).print(*renderables)
+    safe_console(file=buf, width=width or pipe_width(renderables), no_color=True,
+                 color_system=None).print(*renderables)
     return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
 def say(message: str) -> None:
     """A progress or warning line from the library, on stderr."""
-    click.echo(message, err=True)
+    echo_err(message)
 
 
 def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str | None,
                  draw: Callable[[Outcome], Sequence[Any]], force: bool = False,
-                 after: Callable[[Outcome], None] | None = None) -> Outcome:
+                 after: Callable[[Outcome], None] | None = None,
+                 files: Files | None = None) -> Outcome:
     """What every reporting command does: check ``params`` as a query of ``command`` (a problem
-    is a usage error), run it (timing records with progress on stderr, ``force`` past the memory
-    guard), call ``after`` (files the command writes besides its report), and print or write the
-    report: ``draw`` makes the table; the JSON document records the query."""
-    check_output_path(output)
+    is a usage error), check the files (the specs it reads, ``--output`` and what ``files``
+    declares besides: none may be another, each must be writable), run it (timing records with
+    progress on stderr, ``force`` past the memory guard), call ``after`` (files the command
+    writes besides its report), and print or write the report: ``draw`` makes the table; the
+    JSON document records the query."""
     try:
         query = queries.make_query(command, params)
+    except QueryError as e:
+        raise click.UsageError(str(e)) from None
+    (files or Files()).reads("SPEC", *queries.query_inputs(query)) \
+        .writes("--output", output, stream=True).check()
+    try:
         outcome = queries.run_query(query, Run(measure=measure, say=say, force=force))
     except QueryError as e:
         raise click.UsageError(str(e)) from None
@@ -303,16 +332,16 @@ def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, comman
         text = document.to_markdown(records)
     else:
         renderables = table()
-        if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
+        if output in (None, STDOUT) and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
             stdout_console(pipe_width(renderables)).print(*renderables)
             return
         text = render_text(renderables)  # a pipe or a file: plain text, no trailing padding
-    if output is None:
+    if output in (None, STDOUT):
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo_err(f"wrote {output}")
 
 
 @contextlib.contextmanager
@@ -324,19 +353,21 @@ def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]
     n = len(records)
 
     def label(i: int, r: ModelRecord, phase: str) -> str:
-        return f"timing {r.name} ({i + 1}/{n}{', optimised' if phase == 'optimized' else ''})"
+        return safe_text(f"timing {r.name} ({i + 1}/{n}"
+                         f"{', optimised' if phase == 'optimized' else ''})")
 
     if not console.is_terminal:
         def line(i: int, r: ModelRecord, phase: str, done: int, total: int) -> None:
             if done == 0:
-                click.echo(f"scalekit: {label(i, r, phase)}", err=True)
+                echo_err(f"scalekit: {label(i, r, phase)}")
 
         yield line
         return
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  MofNCompleteColumn(),
                   TextColumn("runs"), TimeElapsedColumn(), console=console,
                   transient=True) as bar:
         tasks: dict[tuple[int, str], Any] = {}
@@ -369,7 +400,8 @@ def measure(records: Sequence[ModelRecord],
         if e.partial is not None:
             lines.append(f"  {e.current.name}: {latency_summary(e.partial.to_dict())} "
                          "(unfinished)")
-        click.echo("\n".join(lines), err=True)
+        for ln in lines:
+            echo_err(ln)
         raise KeyboardInterrupt from None
     return timed, {"timing": timing_facts(options)}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import exporters
+from ..bundled import resolve_spec
 from ..errors import ScalekitError
+from ..files import Files
 from ..layouts import LAYOUTS
-from ..files import check_artefact_path
+from ..text import safe_text
 from .common import force_option, handle_errors, overwrite_option, pop_scaling, scaling_options
 
 
@@ -59,12 +61,13 @@ def export(spec: str, target: str, batch: int, weights: str | None, layout: str 
     if layout is not None and weights is None:
         raise click.UsageError("--layout names whose keys the --weights FILE has: give --weights")
     hint = " (--force only passes the memory guard)" if force else ""
-    check_artefact_path(target, overwrite=overwrite, flag=f"--overwrite{hint}")
+    Files().reads("SPEC", resolve_spec(spec)).reads("--weights", weights).writes(
+        "--to", target, artefact=True, overwrite=overwrite, flag=f"--overwrite{hint}").check()
     r = exporters.export_spec(spec, target, batch=batch, overwrite=overwrite, force=force,
                               scaling=pop_scaling(kwargs), weights=weights,
                               layout=layout or "scalekit")
     shape = "x".join(str(n) for n in r.input_shape)
     source = f", weights from {r.weights} ({layout or 'scalekit'} layout)" if r.weights else ""
-    click.echo(f"wrote {r.path}: {r.name} as {r.format}, input {shape}, {r.params:,} "
-               f"params{source}; max |diff| vs eager {r.max_abs_diff:.3g} (outputs up to "
-               f"{r.output_scale:.3g})")
+    click.echo(safe_text(f"wrote {r.path}: {r.name} as {r.format}, input {shape}, {r.params:,} "
+                         f"params{source}; max |diff| vs eager {r.max_abs_diff:.3g} (outputs up "
+                         f"to {r.output_scale:.3g})"))

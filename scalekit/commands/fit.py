@@ -8,7 +8,7 @@ from ..host import cpu_model
 from ..report import tables
 from ..strategies import DIAL_MODES, dial, get_strategy
 from ..studies.budget import SIG_DIGITS, FitResult, amount
-from .common import Budget, format_options, handle_errors, report_query
+from .common import Budget, format_options, handle_errors, report_query, threads_callback
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
 
@@ -66,7 +66,9 @@ def _drawer(spec_arg: str):
               help="What to scale: compound (phi, the spec's alpha/beta/gamma), width, depth, "
                    "resolution, or a strategy (uniform, dWr) by its FLOPs factor s.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="--target-latency: intra-op threads to time with.")
+              callback=threads_callback,
+              help="--target-latency: intra-op threads to time with (at most the cores "
+                   "available).")
 @click.option("--max-measurements", type=click.IntRange(min=2), default=12, show_default=True,
               help="--target-latency: at most this many networks are built and timed.")
 @format_options

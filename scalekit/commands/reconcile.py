@@ -11,8 +11,8 @@ from __future__ import annotations
 import click
 
 from .. import reconcile as reconciling
-from ..bundled import load_named
-from ..files import check_output_path
+from ..bundled import load_named, resolve_spec
+from ..files import Files
 from ..records import make_record
 from ..report import document, tables
 from ..scaling import scale_spec
@@ -54,7 +54,7 @@ def reconcile(spec: str, tools: tuple[str, ...], force: bool, fmt: str, output: 
     is named with the extra to install (pip install 'scalekit[reconcile]') and the others are
     still shown. Exits 1 if a tool's total differs from scalekit's count of its convention.
     """
-    check_output_path(output)
+    Files().reads("SPEC", resolve_spec(spec)).writes("--output", output, stream=True).check()
     flags = {k: v for k, v in pop_scaling(kwargs).items() if v is not None}
     net = load_named(spec)
     coef = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..files import check_artefact_path, write_atomic
+from ..files import Files, write_atomic
 from ..report import tables
 from ..strategies import STRATEGY_NAMES
-from .common import (convention_option, counter_option, finite_number, force_option,
+from .common import (convention_option, counter_option, echo_err, finite_number, force_option,
                      format_options, handle_errors, latency_options, overwrite_option, pop_latency,
                      pop_scaling, report_query, scaling_options)
 
@@ -62,13 +62,14 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
     on this CPU, baseline and scaled side by side (--no-latency: counts only, instant).
     """
     hint = " (--force only passes the memory guard)" if force else ""
-    check_artefact_path(out, overwrite=overwrite, flag=f"--overwrite{hint}")
+    files = Files().writes("--out", out, artefact=True, overwrite=overwrite,
+                           flag=f"--overwrite{hint}")
 
     def write_spec(outcome):  # after timing: Ctrl-C while timing leaves no file
         write_atomic(out, outcome.view.spec_text())
-        click.echo(f"wrote {out}", err=True)
+        echo_err(f"wrote {out}")
 
     params = {"spec": spec, **pop_scaling(kwargs), "strategy": strategy, "factor": factor,
               "counter": counter, "convention": convention, **pop_latency(kwargs)}
     report_query("scale", params, fmt=fmt, output=output, force=force, draw=_table,
-                 after=write_spec if out else None)
+                 after=write_spec if out else None, files=files)

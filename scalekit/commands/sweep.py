@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from ..files import check_output_path
+from ..files import Files
 from ..report import plot, tables
 from ..strategies import DIAL_MODES
 from ..studies.sweeps import DEFAULT_MODES
-from .common import (FloatList, counter_option, force_option, format_options, handle_errors,
-                     latency_options, parse_modes, pop_latency, report_query)
+from .common import (FloatList, counter_option, echo_err, force_option, format_options,
+                     handle_errors, latency_options, parse_modes, pop_latency, report_query)
 
 CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts = conv/linear/pool "
            "outputs. 'MACs x' and 'acts x' = growth over the baseline: at equal MACs growth, "
@@ -69,14 +69,13 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     scalekit sweep resnet50 --mode width --values 1,1.4,1.8,2.6,3.8,5.0
     scalekit sweep efficientnet_b0 --mode compound,uniform,dWr --y acts --plot strategies.png
     """
-    check_output_path(plot_path)
-
     def write_plot(outcome):
         plot.write_png(outcome.view.points, plot_path, y=y, title=_title(outcome))
-        click.echo(f"wrote {plot_path}", err=True)
+        echo_err(f"wrote {plot_path}")
 
     params = {"spec": spec, "mode": parse_modes(mode, DIAL_MODES),
               "values": None if values is None else list(values), "y": y, "counter": counter,
               **pop_latency(kwargs)}
     report_query("sweep", params, fmt=fmt, output=output, force=force,
-                 draw=_drawer(y, plot_path is not None), after=write_plot if plot_path else None)
+                 draw=_drawer(y, plot_path is not None), after=write_plot if plot_path else None,
+                 files=Files().writes("--plot", plot_path))

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from ..studies.regression import REGRESSIONS, Change, CheckResult
 from .document import md_cell
+from ..text import safe_text
 from .tables import new_table
 
 LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
@@ -90,7 +91,7 @@ def changes_table(result: CheckResult, baseline: str) -> Table:
 def changes_markdown(result: CheckResult, headline: str) -> str:
     """``headline`` (the verdict) and a Markdown table of the changes, for a pull-request
     comment."""
-    out = [headline, ""]
+    out = [safe_text(headline), ""]
     if result.changes:
         rows = change_rows(result)
         used = _used(rows)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from importlib import metadata
 from typing import Any, Sequence
 
-from ..errors import BaselineError
+from ..errors import BaselineError, FileError
+from ..fields import MAX_NAME_CHARS
+from ..files import read_input
 from ..host import machine
 from ..records import ModelRecord
+from ..text import safe_text
 
 REPORT_FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -44,37 +48,151 @@ def document(records: Sequence[ModelRecord], command: str, extra: dict | None = 
 # reading a document back (a baseline of ``scalekit check``)
 
 
+MAX_BASELINE_BYTES = 16_000_000  # a report of a few hundred models is well under 1 MB
+MAX_JSON_NESTING = 32  # a report nests 6 deep
+MAX_INT_DIGITS = 40  # past any count: the largest network a spec allows has ~1e33 MACs
+MAX_COUNT = 10 ** 40  # params, MACs, acts
+
+
+class _Refused(ValueError):
+    """A JSON value that a baseline never holds (NaN, Infinity, a 400-digit integer)."""
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a number a baseline may hold (only finite numbers)")
+
+
+def _float(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise _Refused(f"{text[:20]} overflows to {x}; only finite numbers are allowed")
+    return x
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _Refused(f"an integer of {digits:,} digits; a baseline's numbers have at most "
+                       f"{MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _nesting(obj: Any) -> int:
+    """How deep containers nest in parsed JSON (iteratively: never a RecursionError)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, (dict, list)):
+            deepest = max(deepest, d)
+            if d <= MAX_JSON_NESTING:
+                stack.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
+def _is_count(v: Any) -> bool:
+    return type(v) is int and 0 <= v <= MAX_COUNT
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_latency(lat: Any, where: str) -> None:
+    """A record's ``latency``: null, or an object whose statistics are finite numbers > 0 (a NaN
+    or a list there must never pass --latency-tolerance)."""
+    if lat is None:
+        return
+    if not isinstance(lat, dict):
+        raise ValueError(f"{where}.latency: expected an object or null")
+    for key in ("median_ms", "iqr_ms", "min_ms", "max_ms", "mean_ms", "p25_ms", "p75_ms"):
+        if key in lat and not (_is_number(lat[key]) and lat[key] >= 0):
+            raise ValueError(f"{where}.latency.{key}: expected a finite number >= 0")
+    if "median_ms" in lat and not lat["median_ms"] > 0:
+        raise ValueError(f"{where}.latency.median_ms: expected a finite number > 0")
+    opt = lat.get("optimized")
+    if opt is not None:
+        _check_latency(opt, f"{where}.latency")
+
+
+def _check_record(r: Any, i: int) -> None:
+    """What ``scalekit check`` reads of a record, typed: a name, integer counts, an optional
+    mode, stage rows and latency."""
+    where = f"records[{i}]"
+    if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not all(
+            type(r.get(k)) is int for k in ("params", "macs", "acts", "resolution")):
+        raise ValueError(f"{where} lacks a name or integer resolution, params, macs and acts")
+    if len(r["name"]) > MAX_NAME_CHARS * 2:
+        raise ValueError(f"{where}.name: {len(r['name']):,} characters; not a model's name")
+    for k in ("params", "macs", "acts", "resolution"):
+        if not _is_count(r[k]):
+            raise ValueError(f"{where}.{k}: expected an integer from 0 to {MAX_COUNT:.0e}")
+    if r.get("mode") is not None and not isinstance(r["mode"], str):
+        raise ValueError(f"{where}.mode: expected a string or null")
+    stages = r.get("stages")
+    if stages is not None:
+        if not isinstance(stages, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("name", ""), str) for s in stages):
+            raise ValueError(f"{where}.stages: expected a list of stage objects with names")
+        for j, st in enumerate(stages):
+            for k, v in st.items():
+                if isinstance(v, float) and not math.isfinite(v):  # pragma: no cover - refused
+                    raise ValueError(f"{where}.stages[{j}].{k}: not a finite number")
+    _check_latency(r.get("latency"), where)
+
+
 def parse_document(text: str, source: str) -> dict[str, Any]:
-    """Parse and sanity-check a report document (``source`` names it in errors)."""
+    """Parse and check a report document (``source`` names it in errors). A baseline is data
+    from a file that a pull request can edit: NaN and Infinity are refused anywhere in it, and
+    so are integers of more than MAX_INT_DIGITS digits, nesting deeper than MAX_JSON_NESTING, and
+    records whose counts, stages or latency are not what scalekit writes."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_integer)
+    except _Refused as e:
+        raise BaselineError(f"{source}: {e}") from None
+    except RecursionError:
+        raise BaselineError(f"{source}: nested deeper than {MAX_JSON_NESTING} levels; not a "
+                            "scalekit report") from None
     except ValueError as e:
         raise BaselineError(f"{source}: not valid JSON ({e})") from None
+    if _nesting(doc) > MAX_JSON_NESTING:
+        raise BaselineError(f"{source}: nested deeper than {MAX_JSON_NESTING} levels; not a "
+                            "scalekit report")
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), list) \
-            or not isinstance(doc.get("schema_version"), int):
+            or type(doc.get("schema_version")) is not int:
         raise BaselineError(f"{source}: not a scalekit report (expected the JSON document of "
                             "--format json, with schema_version and records)")
     if doc["schema_version"] > SCHEMA_VERSION:
         raise BaselineError(f"{source}: schema_version {doc['schema_version']} is newer than this "
                             f"scalekit understands ({SCHEMA_VERSION}); upgrade scalekit")
+    for key in ("scalekit_version", "command"):
+        v = doc.get(key)
+        if v is not None and not (isinstance(v, str) and len(v) <= 100_000):
+            raise BaselineError(f"{source}: {key}: expected a string")
     for i, r in enumerate(doc["records"]):
-        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not all(
-                type(r.get(k)) is int for k in ("params", "macs", "acts", "resolution")):
-            raise BaselineError(f"{source}: records[{i}] lacks a name or integer resolution, "
-                                "params, macs and acts")
+        try:
+            _check_record(r, i)
+        except ValueError as e:
+            raise BaselineError(f"{source}: {e}") from None
     return doc
 
 
 def load_document(path: str) -> dict[str, Any]:
-    """Read a baseline file; any problem is a :class:`BaselineError` naming the file."""
+    """Read a baseline file; any problem is a :class:`BaselineError` naming the file. Only a
+    regular file of at most MAX_BASELINE_BYTES is read (a FIFO or /dev/zero is refused before
+    anything blocks or grows)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file (create it with --update, or with "
-                            f"a reporting command's --format json --output {path})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BaselineError(f"{path}: cannot read the baseline ({e})") from None
+        raw = read_input(path, MAX_BASELINE_BYTES, "baselines")
+    except FileError as e:
+        if e.reason == "no such file":
+            raise BaselineError(f"{e.path}: no such baseline file (create it with --update, or "
+                                f"with a reporting command's --format json --output "
+                                f"{e.path})") from None
+        raise BaselineError(f"{e.path}: cannot read the baseline: {e.reason}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BaselineError(f"{path}: cannot read the baseline (not UTF-8: {e.reason} at byte "
+                            f"{e.start})") from None
     return parse_document(text, path)
 
 
@@ -99,12 +217,14 @@ def _rounded(d: dict[str, Any] | None, key: str) -> Any:
 
 
 def flat_row(r: ModelRecord) -> dict[str, Any]:
+    """One model as a CSV / Markdown row. Text cells are :func:`safe_text`: a name's control
+    characters, newline included, are shown escaped, so a row stays one line."""
     c = r.coefficients
     lat = r.latency or {}
     opt = lat.get("optimized")
     ref = r.reference or {}
     return {
-        "name": r.name, "base": r.base, "mode": r.mode or "",
+        "name": safe_text(r.name), "base": safe_text(r.base), "mode": safe_text(r.mode or ""),
         "phi": "" if c is None or c.phi is None else round(c.phi, 6),
         "depth": "" if c is None else round(c.depth, 6),
         "width": "" if c is None else round(c.width, 6),
@@ -154,10 +274,12 @@ def to_markdown(records: Sequence[ModelRecord]) -> str:
 
 
 def md_cell(v: Any) -> str:
-    """A Markdown table cell: integers with thousands separators, ``|`` escaped."""
+    """A Markdown table cell: integers with thousands separators; text escaped (control
+    characters and newlines visible, never a new row: :func:`safe_text`), and ``\\`` and ``|``
+    escaped so that nothing in it can end the cell."""
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
-    return str(v).replace("|", "\\|")
+    return safe_text(v).replace("\\", "\\\\").replace("|", "\\|")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,10 @@ def document_convention(doc: dict[str, Any]) -> str | None:
 
 def has_latency(record: dict[str, Any]) -> bool:
     lat = record.get("latency")
-    return isinstance(lat, dict) and isinstance(lat.get("median_ms"), (int, float))
+    if not isinstance(lat, dict):
+        return False
+    m = lat.get("median_ms")  # a NaN, a boolean or a list is no latency (it would compare false)
+    return isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m > 0
 
 
 # ---------------------------------------------------------------------------------------------
