@@ -57,7 +57,7 @@ def _as_spec(spec: SpecLike) -> Spec:
 
 
 MAX_BATCH = 1_000_000  # images per forward pass (the command line's --batch allows as many)
-_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> the spec it was built from
+_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> its spec
 
 
 def _int_arg(name: str, v: Any, lo: int, hi: int) -> int:

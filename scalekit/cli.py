@@ -148,8 +148,11 @@ def _error(message: str) -> None:
 
 def _show_click_error(e: click.ClickException) -> None:
     """click's own message (``--threads '1e11' is not a valid integer``), with what the user
-    typed escaped."""
-    e.message = safe_text(e.message)
+    typed escaped. (Help shown for a bare ``scalekit`` is click's own text of several lines.)"""
+    if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        e.message = "\n".join(safe_text(line) for line in e.message.split("\n"))
+    else:
+        e.message = safe_text(e.message)
     if isinstance(e, click.FileError):
         e.ui_filename = safe_text(e.ui_filename)
     e.show()

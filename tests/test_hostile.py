@@ -479,8 +479,7 @@ def _one_line(stderr: str, line: str) -> None:
     assert lines == [line], stderr
 
 
-@pytest.mark.parametrize("fmt,sig", [("pt", signal.SIGTERM), ("onnx", signal.SIGINT),
-                                     ("pt", signal.SIGHUP)])
+@pytest.mark.parametrize("fmt,sig", [("pt", signal.SIGTERM), ("onnx", signal.SIGINT)])
 def test_a_signal_during_export_leaves_no_temporary_file(tmp_path, fmt, sig):
     """The exporter writes a temporary file beside the target (100 MB for a large model): a
     signal while it exists removes it, exits 128 + N with one line, and writes no target."""
@@ -815,3 +814,11 @@ def test_build_model_and_measure_latency_apply_the_memory_guard(monkeypatch):
         sk.measure_latency(model)  # a module it built: the same estimate
     lat = sk.measure_latency(model, force=True, warmup=0, min_runs=2, max_runs=2)
     assert lat.runs == 2
+
+
+def test_click_messages_of_several_lines_stay_readable():
+    """A bare `scalekit` shows click's help (several lines of scalekit's own text): escaped per
+    line, not folded into one."""
+    r = run_cli()
+    assert r.returncode == 2
+    assert "\nCommands:\n" in r.stderr + r.stdout and "\\n" not in r.stderr + r.stdout

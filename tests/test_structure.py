@@ -1,9 +1,9 @@
 """The structure holds: layers read from the code's own imports (ast), and each network expanded
 once and counted once per counter, wherever it flows.
 
-Layers, bottom up: rules and data (errors, fields, ops, blocks/, layouts, spec, scaling, strategies,
-bundled, host, files) -> plan -> counting -> records, memory -> studies/ -> report/ -> queries ->
-commands/, cli. torch is imported at module level only by the two modules that build torch
+Layers, bottom up: rules and data (errors, text, fields, ops, blocks/, layouts, spec, scaling,
+strategies, bundled, host, files) -> plan -> counting -> records, memory -> studies/ -> report/ ->
+queries -> commands/, cli. torch is imported at module level only by the two modules that build torch
 modules; latency code only by the latency package itself, and lazily (inside a function that
 times) by the few places that time.
 """
@@ -27,7 +27,8 @@ MODULES = {p: ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix("
            for p in sorted(PKG.rglob("*.py"))}
 CLI = ("scalekit.cli", "scalekit.commands")
 # the modules a count-only command runs through: none may import latency code at all
-COUNT_PATH = ("scalekit.errors", "scalekit.fields", "scalekit.ops", "scalekit.blocks",
+COUNT_PATH = ("scalekit.errors", "scalekit.text", "scalekit.fields", "scalekit.ops",
+              "scalekit.blocks",
               "scalekit.spec", "scalekit.scaling", "scalekit.strategies", "scalekit.bundled",
               "scalekit.host", "scalekit.files", "scalekit.layouts", "scalekit.plan",
               "scalekit.counting", "scalekit.conventions", "scalekit.records", "scalekit.memory",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.text import Text
 
 from ..host import cpu_model
 from ..report import tables
@@ -13,7 +14,7 @@ from .common import Budget, format_options, handle_errors, report_query, threads
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
 
 
-def _caption(res: FitResult, spec_arg: str, base) -> str:
+def _caption(res: FitResult, spec_arg: str, base) -> Text:
     d = dial(base, res.mode)
     best, above = res.best, res.above
     lines = [
@@ -36,7 +37,7 @@ def _caption(res: FitResult, spec_arg: str, base) -> str:
         lines.append(f"exact counts of the rounded networks, searched over coefficients of up to "
                      f"{SIG_DIGITS} significant digits; {res.evaluations} networks counted. "
                      + MACS_NOTE)
-    return "\n".join(lines)
+    return tables.lines(*lines)
 
 
 def _drawer(spec_arg: str):

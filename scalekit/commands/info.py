@@ -37,7 +37,7 @@ def _info_table(outcome):
         lines.append(f"note: {THOP_NOTE}")
     if rec.latency:
         lines += [*tables.latency_lines(rec), tables.timing_line(outcome.extra["timing"], [rec])]
-    return [tables.info_table(rec), "\n".join(lines)]
+    return [tables.info_table(rec), tables.lines(*lines, highlight=True)]
 
 
 @click.command()

@@ -24,7 +24,7 @@ def _table(outcome):
     if s.scaled.latency:
         lines.append(tables.timing_line(outcome.extra["timing"], [s.base, s.scaled]))
     return [tables.scale_table(s.base, s.scaled, s.ideal),
-            tables.growth_table(s.base, s.scaled, s.ideal), "\n".join(lines)]
+            tables.growth_table(s.base, s.scaled, s.ideal), tables.lines(*lines, highlight=True)]
 
 
 @click.command()

@@ -41,6 +41,17 @@ class SafeConsole(Console):
         return super().render_str(safe_text(text), **kwargs)
 
 
+def lines(*parts: str, highlight: bool = False) -> Text:
+    """Several lines for a caption or a printed block. A str given to a scalekit console is one
+    line (its newlines, like every control character, are shown escaped: a name cannot start a
+    line of its own), so text of several lines is built from its lines, each escaped.
+    ``highlight``: numbers coloured as in a printed line (NumberHighlighter)."""
+    text = Text("\n").join(Text(safe_text(p)) for p in parts)
+    if highlight:
+        NumberHighlighter().highlight(text)
+    return text
+
+
 def safe_console(**kwargs: Any) -> Console:
     """A :class:`SafeConsole` (``kwargs`` as for rich's Console; markup and emoji are always off,
     and the highlighter is :class:`NumberHighlighter`)."""
@@ -83,7 +94,7 @@ def _vs_paper(r: ModelRecord, paper_b: float) -> str:
     return f"{(r.macs / 1e9 - paper_b) / paper_b * 100:+.1f}%"
 
 
-def new_table(title: str | None = None, caption: str | None = None) -> Table:
+def new_table(title: str | None = None, caption: str | Text | None = None) -> Table:
     return Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
                  title_justify="left", header_style="bold")
 
@@ -289,7 +300,7 @@ def by_base(t: Table, records: Iterable[ModelRecord]) -> Iterator[ModelRecord]:
 def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> Table:
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
-    t = new_table(title, caption="\n".join([caption] + notes))
+    t = new_table(title, caption=lines(caption, *notes))
     for col, just in (("model", "left"), ("mode", "left"), ("d", "right"), ("w", "right"),
                       ("px", "right"), ("params (M)", "right"), (macs_header(records), "right"),
                       ("paper FLOPS (B)", "right"), ("diff", "right"), ("acts (M)", "right"),
@@ -327,7 +338,7 @@ def _dw(r: ModelRecord) -> tuple[str, str]:
 
 
 def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target: float,
-              title: str, caption: str) -> Table:
+              title: str, caption: str | Text) -> Table:
     """``scalekit fit``: (label, coefficient, record) rows -- the baseline, the network found and
     the next realisable step up -- each with its distance from the target."""
     t = new_table(title, caption)
@@ -370,7 +381,7 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     and its distance from the common target."""
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
-    t = new_table(title, caption="\n".join([caption] + notes))
+    t = new_table(title, caption=lines(caption, *notes))
     for col in ("model", "mode", "paper's coefficient", "solved", "d", "w", "px", "params (M)",
                 "MACs (G)", "vs target", "acts (M)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
@@ -389,7 +400,7 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
     index, notes = footnotes(records)
     lat_cols = latency_columns(records)
     t = new_table("EfficientNet paper Table 2: the EfficientNet family (official presets)",
-               caption="\n".join(["params and MACs counted exactly by scalekit at each model's "
+               caption=lines(*["params and MACs counted exactly by scalekit at each model's "
                                   "official resolution; paper and torchvision columns are their "
                                   "REPORTED figures; top-1 is the paper's, not measured here."]
                                  + convention_note(records) + notes))
@@ -418,7 +429,7 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
     opt_base = base.get("optimized")
     threads = timing["threads"]
     rows = [r for r in records[1:] if r.latency]
-    lines = ["paper: its REPORTED top-1 and latency (batch 1, one core of an Intel Xeon E5-2690, "
+    text = ["paper: its REPORTED top-1 and latency (batch 1, one core of an Intel Xeon E5-2690, "
              "mean of 20 runs). ours: this CPU, batch "
              f"{timing['batch']}, {threads} thread{'s' if threads != 1 else ''}"
              f"{' (the paper: one core)' if threads != 1 else ''}, median ± IQR; speedup = "
@@ -427,14 +438,14 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
              "training and is not measured here."]
     for r in rows:
         lat, ref = r.latency, r.reference or {}
-        lines.append(
+        text.append(
             f"{r.name} runs {base['median_ms'] / lat['median_ms']:.1f}x as fast as "
             f"{records[0].name} here (the paper: {ref.get('paper_speedup', 0):g}x) with "
             f"{records[0].macs / r.macs:.1f}x fewer MACs: it reaches {lat['gflops_per_s']:.1f} "
             f"GFLOP/s to {records[0].name}'s {base['gflops_per_s']:.1f} (depthwise convs and "
             "squeeze-excitation do little arithmetic per byte moved).")
     t = new_table("EfficientNet paper Table 4: inference latency",
-                  caption="\n".join(lines + convention_note(records)))
+                  caption=lines(*text, *convention_note(records)))
     cols = ["model", "px", "params (M)", macs_header(records), "paper top-1 % (reported)",
             "paper latency (s)", "paper speedup", "latency ms ± IQR", "GFLOP/s (% peak)",
             "speedup"]
@@ -534,7 +545,7 @@ def reconcile_tables(r: Any) -> list[Any]:
     by_convention: dict[str, list[Any]] = {}
     for t in r.results:
         by_convention.setdefault(t.convention, []).append(t)
-    lines = ["scalekit: each convention counted exactly from the spec, without torch; tool "
+    text = ["scalekit: each convention counted exactly from the spec, without torch; tool "
              "total: the tool itself run on the built model (batch 1, eval mode). MACs = "
              "multiply-accumulates, FLOPs = 2 x MACs; vs paper: against the paper's count in "
              "the same unit."]
@@ -542,7 +553,7 @@ def reconcile_tables(r: Any) -> list[Any]:
            f"({'meta device' if t.device == 'meta' else 'CPU forward'})"
            for t in r.results if t.version is not None]
     if ran:
-        lines.append("tools: " + "; ".join(ran) + ".")
+        text.append("tools: " + "; ".join(ran) + ".")
     for status in ("not installed", "not run", "failed", "skipped"):
         hit = [t for t in r.results if t.status == status]
         if not hit:
@@ -550,14 +561,14 @@ def reconcile_tables(r: Any) -> list[Any]:
         reasons = dict.fromkeys(t.reason or "" for t in hit)
         for reason in reasons:
             names = ", ".join(t.tool for t in hit if (t.reason or "") == reason)
-            lines.append(f"{status}: {names}{': ' + reason if reason else ''}")
+            text.append(f"{status}: {names}{': ' + reason if reason else ''}")
     for t in r.results:
         if t.status == "differs":
-            lines.append(f"differs: {t.tool} {t.version} counts {t.total:,}, {t.difference:+,} "
+            text.append(f"differs: {t.tool} {t.version} counts {t.total:,}, {t.difference:+,} "
                          f"against scalekit's {t.convention} convention (made for the versions "
                          "in docs/conventions.md)")
     totals = new_table(f"{r.record.name} at {h}x{w}: each tool beside scalekit's count of its "
-                       "convention", caption="\n".join(lines))
+                       "convention", caption=lines(*text))
     for col in ("convention", "unit", "scalekit", "tool total", "agrees", "vs paper"):
         totals.add_column(col, justify="left" if col in ("convention", "unit", "agrees")
                           else "right", no_wrap=True)
@@ -573,15 +584,15 @@ def reconcile_tables(r: Any) -> list[Any]:
                            "" if t.total is None else fmt_int(t.total), _agreement(t),
                            vs if i == 0 else "")
     breakdown = new_table("what each convention counts, by op type",
-                          caption="\n".join(
+                          caption=lines(*
                               ["in each convention's unit; 0: not counted; k, M, G: 4 "
                                "significant digits (--format json or csv: exact). The rule for "
                                "each op type and its source: docs/conventions.md."]
                               + reconcile_explained(counts)))
     breakdown.add_column("op type", justify="left", no_wrap=True, vertical="bottom")
     for name, c in counts.items():  # ptflops-aten over two lines: the table fits 80 columns
-        breakdown.add_column(f"{name.replace('-', chr(10) + '-')}\n{c.unit}", justify="right",
-                             no_wrap=True, vertical="bottom")
+        breakdown.add_column(lines(*name.replace("-", "\n-").split("\n"), c.unit),
+                             justify="right", no_wrap=True, vertical="bottom")
     for term, label in conventions.TERMS.items():
         breakdown.add_row(label, *(fmt_short(c.terms[term]) for c in counts.values()))
     breakdown.add_section()
