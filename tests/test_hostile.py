@@ -264,6 +264,8 @@ INPUT_CASES = [
     ("spec-fifo-in-compare", ["compare", "{d}/fifo.yaml", "--no-latency"], 1, ["FIFO"]),
     ("spec-fifo-in-check", ["check", "-b", "{d}/base.json", "{d}/fifo.yaml"], 1, ["FIFO"]),
     ("spec-socket", ["info", "{d}/sock", "--no-latency"], 1, ["a socket"]),
+    ("weights-fifo", ["export", "{d}/tiny.yaml", "--to", "{d}/w.pt", "--weights", "{d}/fifo"], 1,
+     ["fifo", "FIFO", "not a regular file"]),
     ("spec-name-too-long", ["info", "{d}/long_name.yaml", "--no-latency"], 1,
      ["name: 1,001 characters; at most 1,000"]),
     ("spec-name-990KB", ["info", "{d}/huge_name.yaml", "--no-latency"], 1,
@@ -342,7 +344,7 @@ def test_nothing_was_touched_and_no_temporary_file_is_left(results, hostile):
     assert results["_bundled_intact"]
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
     no_temporaries(hostile)
-    for name in ("pwn.yaml", "pwn.pt", "pwn.png", "pwn_v1.json", "new.yaml", "p.png"):
+    for name in ("pwn.yaml", "pwn.pt", "pwn.png", "pwn_v1.json", "new.yaml", "p.png", "w.pt"):
         assert not (hostile / name).exists(), name
 
 
@@ -795,6 +797,14 @@ def test_the_api_raises_documented_errors(case):
     _, call, error, words = next(c for c in _api_cases() if c[0] == case)
     with pytest.raises(error, match=words):
         call()
+
+
+def test_load_weights_refuses_a_fifo_without_blocking(tmp_path):
+    import scalekit as sk
+
+    os.mkfifo(tmp_path / "w.pt")
+    with pytest.raises(sk.FileError, match="FIFO"):
+        sk.load_weights(sk.build_model(tiny_spec()), str(tmp_path / "w.pt"))
 
 
 def test_build_model_and_measure_latency_apply_the_memory_guard(monkeypatch):
