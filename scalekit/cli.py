@@ -159,7 +159,12 @@ def _show_click_error(e: click.ClickException) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear line for every error, never a traceback (unless SCALEKIT_DEBUG=1)."""
+    """Entry point: one clear line for every error, never a traceback (unless SCALEKIT_DEBUG=1).
+
+    Called without ``argv`` (the console script: the process ends with this call), a signal
+    after the command is done changes nothing: the exit code is the command's. Called with
+    ``argv`` (from a program or a test, in-process), the previous signal handlers are given
+    back when it returns."""
     previous = _install(_raise_interrupted)
     del _received[:], _finishing[:]
     try:
@@ -167,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         _finishing.append(True)
         remove_temporary_files()
-        _restore(previous)
+        if argv is not None:
+            _restore(previous)
 
 
 def _interrupted() -> None:
