@@ -29,6 +29,7 @@ No torch here, and no click.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -44,6 +45,7 @@ MAX_PATH = 4096  # characters in a file name (Linux's PATH_MAX); a longer one is
 STDOUT = "-"  # --output -: the report goes to standard output
 _HELD = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
 _LIVE: set[str] = set()  # temporary files not yet renamed into place or removed
+_ABANDONED: set[str] = set()  # removed after a failure; removed again at exit
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISDIR, "a directory"))
@@ -348,6 +350,21 @@ def _remove(tmp: str) -> None:
     except OSError:
         pass
     _LIVE.discard(tmp)
+    _ABANDONED.add(tmp)
+
+
+def _remove_abandoned() -> None:
+    """At exit, after the interpreter has joined the threads a library left running: remove any
+    abandoned temporary file that such a thread wrote again after it was removed (torch's ONNX
+    exporter, interrupted, can)."""
+    for tmp in list(_ABANDONED):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+atexit.register(_remove_abandoned)
 
 
 def remove_temporary_files() -> None:
