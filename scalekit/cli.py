@@ -64,7 +64,7 @@ import click  # noqa: E402
 from . import __version__  # noqa: E402
 from .commands import COMMANDS  # noqa: E402
 from .errors import Interrupted, ScalekitError  # noqa: E402
-from .files import remove_temporary_files  # noqa: E402
+from .files import defer, in_critical_section, remove_temporary_files  # noqa: E402
 from .text import safe_text  # noqa: E402
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -101,8 +101,12 @@ for _cmd in COMMANDS:
 
 def _raise_interrupted(signum: int, frame: object) -> None:
     _received.append(signum)
-    if not _finishing:
-        raise Interrupted(signum)
+    if _finishing:
+        return
+    if in_critical_section():  # a temporary file is being made, renamed or removed
+        defer(Interrupted(signum))
+        return
+    raise Interrupted(signum)
 
 
 class _ClosedStream:
@@ -174,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         remove_temporary_files()
         if argv is not None:
             _restore(previous)
+        else:  # the process ends with this call: a later signal must not make the interpreter,
+            _install(signal.SIG_IGN)  # which restores default handlers as it finalises, die by it
+
 
 
 def _interrupted() -> None:

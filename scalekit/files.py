@@ -285,20 +285,43 @@ class Files:
 # writing atomically
 
 
+_critical: list[int] = []  # depth of the critical sections running now (main thread)
+_deferred: list[BaseException] = []  # what a signal handler raised inside one, raised after it
+
+
+def in_critical_section() -> bool:
+    """Whether a temporary file is being created, renamed or removed right now. A signal
+    handler that would raise (the command line's) calls :func:`defer` instead: blocking the
+    signal in the main thread alone is not enough, because the kernel may hand a process's
+    signal to any other thread (torch's), and Python then runs the handler in the main thread
+    at once."""
+    return bool(_critical)
+
+
+def defer(exc: BaseException) -> None:
+    """Raise ``exc`` when the running critical section ends (see :func:`in_critical_section`)."""
+    if not _deferred:
+        _deferred.append(exc)
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP wait (pending) while the block runs: a temporary file is
-    created, renamed or removed whole, never interrupted half-way. Only the main thread
-    receives them, so elsewhere there is nothing to hold."""
-    if not _HELD or not hasattr(signal, "pthread_sigmask") \
-            or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    """SIGINT, SIGTERM and SIGHUP wait while the block runs: a temporary file is created,
+    renamed or removed whole, never interrupted half-way. They are blocked in this thread, and
+    a handler that runs anyway defers what it raises to the end of the block."""
+    main = threading.current_thread() is threading.main_thread()
+    mask = main and bool(_HELD) and hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if mask else None
+    _critical.append(1) if main else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if main:
+            _critical.pop()
+        if mask:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending signal runs here
+        if main and not _critical and _deferred:
+            raise _deferred.pop()
 
 
 def _new_mode(target: str) -> int:
