@@ -9,6 +9,9 @@ Importing scalekit does not import torch; only building or timing a model does.
     model = build_model(b3)                                  # torch.nn.Module, ready to train
     tv = build_model(b3, layout="torchvision")               # torchvision's names: loads its file
 
+    result = search("my.yaml", evaluate="python train.py --spec {spec} --out {out}")
+    result.best.candidate.alpha                              # step 1: alpha, beta, gamma
+
 The names below are loaded on first use (PEP 562), so that ``import scalekit.cli`` can take over
 Ctrl-C before anything heavy is imported (the command line ends quietly on a signal at any
 moment, also while it starts).
@@ -34,9 +37,12 @@ if TYPE_CHECKING:  # what a type checker and an IDE see
     from .errors import (ArgumentError, BaselineError, FileError, ScalekitError, ScalingError,
                          SpecError)
     from .spec import Spec
+    from . import search
 
 
 def __getattr__(name: str) -> Any:
+    if name == "search":  # step 1 of compound scaling: a callable module, scalekit.search(...)
+        return importlib.import_module(".search", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'scalekit' has no attribute {name!r}")
@@ -46,9 +52,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"search"})
 
 
 __all__ = ["ArgumentError", "BaselineError", "Counts", "FileError", "ScalekitError",
            "ScalingError", "Spec", "SpecError", "__version__", "build_model", "count",
-           "load_spec", "load_weights", "measure_latency", "scale"]
+           "load_spec", "load_weights", "measure_latency", "scale", "search"]

@@ -8,6 +8,7 @@ from .fit import fit
 from .info import info, list_specs
 from .reconcile import reconcile
 from .scale import scale
+from .search import search
 from .sweep import sweep
 
-COMMANDS = [list_specs, info, scale, compare, bench, fit, sweep, check, reconcile, export]
+COMMANDS = [list_specs, info, scale, compare, bench, fit, sweep, search, check, reconcile, export]

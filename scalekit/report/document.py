@@ -157,6 +157,10 @@ def parse_document(text: str, source: str) -> dict[str, Any]:
     if _nesting(doc) > MAX_JSON_NESTING:
         raise BaselineError(f"{source}: nested deeper than {MAX_JSON_NESTING} levels; not a "
                             "scalekit report")
+    if isinstance(doc, dict) and doc.get("kind") == "search":
+        raise BaselineError(f"{source}: a `scalekit search` report: its numbers come from "
+                            "training, which check never runs (check a network's cost with "
+                            "scalekit check --baseline FILE SPEC...)")
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), list) \
             or type(doc.get("schema_version")) is not int:
         raise BaselineError(f"{source}: not a scalekit report (expected the JSON document of "

@@ -1,0 +1,316 @@
+"""``scalekit search``'s reports: the ranked table, the JSON document, CSV and Markdown rows, and
+the plot of the metric against the achieved cost. Results in, renderables and strings out
+(formatting only: the search itself is scalekit/search/). No torch here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import ScalekitError
+from ..files import atomic_path
+from ..host import machine
+from ..search.grid import CandidateGrid
+from ..search.results import CandidateResult, SearchResult
+from .document import md_cell
+from .tables import new_table
+
+SEARCH_SCHEMA_VERSION = 1
+PROXY_WARNING = ("builtin:proxy is a PROXY TASK, NOT ImageNet: procedurally generated images "
+                 "that only rank candidates against each other; its accuracies say nothing about "
+                 "any real data set")
+
+
+def _macs_unit(grid: CandidateGrid) -> tuple[str, float]:
+    return ("G", 1e9) if grid.baseline.macs >= 1e8 else ("M", 1e6)
+
+
+def _coef(v: float) -> str:
+    return f"{v:g}"
+
+
+def metric_text(r: CandidateResult) -> str:
+    """``0.874 ± 0.012`` (mean ± sample std over seeds), ``0.874`` (one seed), or the status."""
+    if r.mean is None:
+        return r.status
+    digits = 4 if abs(r.mean) < 10 else 2
+    text = f"{r.mean:.{digits}f}"
+    if r.spread is not None:
+        text += f" ± {r.spread:.{digits}f}"
+    if r.status not in ("ok",):
+        text += f" ({r.status})"
+    return text
+
+
+def _metric_header(res: SearchResult) -> str:
+    arrow = "↓" if res.minimize else "↑"
+    spread = " ± sd" if res.seeds > 1 else ""
+    return f"{res.metric}{spread} {arrow}"
+
+
+def results_table(res: SearchResult, title: str | None, caption: str) -> Table:
+    """One row per candidate: ranked ones first (best on top), then failed and not run. Narrow
+    enough for 80 columns (one space between columns, units in two-line headers)."""
+    unit, div = _macs_unit(res.grid)
+    t = new_table(None if title is None else escape(title), caption=escape(caption))
+    t.padding = (0, 0)  # the box's column divider is a space: one between columns
+    cols = ["#", "α", "β", "γ", "nominal", "achieved", "params\n(M)", f"MACs\n({unit})",
+            "acts\n(M)"]
+    cols += ["alike"] if res.dry_run else [_metric_header(res), "s"]
+    for c in cols:
+        t.add_column(escape(c), justify="left" if c == "alike" else "right", no_wrap=True)
+    for i, r in enumerate(res.results):
+        c, rec = r.candidate, r.candidate.record
+        row = [str(r.rank) if r.rank else str(i + 1) if res.dry_run else "-",
+               _coef(c.alpha), _coef(c.beta), _coef(c.gamma), f"{c.nominal:.3f}",
+               f"{c.achieved:.3f}", f"{rec.params / 1e6:.3f}", f"{rec.macs / div:.3f}",
+               f"{rec.acts / 1e6:.3f}"]
+        if res.dry_run:
+            row += [f"+{len(c.aliases)}" if c.aliases else ""]
+        else:
+            row += [metric_text(r) + (" ~" if r.tied_with_best else ""),
+                    _seconds(r.seconds) if r.evaluations else ""]
+        t.add_row(*(escape(x) for x in row))
+    return t
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f}" if s < 10 else f"{s:,.0f}"
+
+
+def _settings_line(res: SearchResult) -> str:
+    g = res.grid
+    s = g.settings
+    return (f"grid: {s.describe()}: {g.box:,} points, {g.kept:,} kept, {len(g.candidates)} "
+            f"distinct networks (points that round to the same network are evaluated once)")
+
+
+def caption(res: SearchResult) -> str:
+    """What the table shows, in a few plain lines."""
+    unit, _ = _macs_unit(res.grid)
+    lines = [
+        "phi = 1: d = alpha, w = beta, r = gamma, rounded by the spec's rules. nominal = "
+        "alpha*beta^2*gamma^2; achieved = the rounded network's exact MACs / the baseline's "
+        f"({res.grid.baseline.macs:,} MACs at {res.grid.baseline.resolution} px). MACs = conv + "
+        "linear multiply-accumulates.",
+        _settings_line(res),
+    ]
+    if res.dry_run:
+        lines.append("alike: other grid points that round to the same phi = 1 network (they "
+                     "differ at larger phi). Dry run: nothing evaluated.")
+    else:
+        lines.append(f"evaluator: {res.evaluator}; {res.seeds} seed{'s' if res.seeds > 1 else ''}"
+                     f" per candidate; backend {res.backend}. {'↓ lower' if res.minimize else '↑ higher'}"
+                     " is better; s = seconds of its evaluations."
+                     + (" ~ = not distinguishable from the best (mean ± sd intervals overlap)."
+                        if res.seeds > 1 else ""))
+    if res.proxy:
+        lines.append(PROXY_WARNING + ".")
+    return "\n".join(lines)
+
+
+def _aliases(c: Any) -> str:
+    shown = ", ".join(f"({float(p.alpha):g}, {float(p.beta):g}, {float(p.gamma):g})"
+                      for p in c.aliases[:3])
+    more = f" and {len(c.aliases) - 3} more" if len(c.aliases) > 3 else ""
+    return shown + more
+
+
+def summary_lines(res: SearchResult, spec_arg: str = "SPEC") -> list[str]:
+    """The verdict under the table: best, how sure, failures, the next steps."""
+    out: list[str] = []
+    n_eval = sum(len(r.evaluations) for r in res.results)
+    if res.dry_run:
+        n = len(res.grid.candidates)
+        out.append(f"{n} candidate networks x {res.seeds} seed{'s' if res.seeds > 1 else ''} = "
+                   f"{n * res.seeds} evaluations to run (--dry-run: none run).")
+        return out
+    out.append(f"{n_eval} evaluations: {res.evaluated_now} run now, {res.reused} from the journal"
+               + (f" {res.journal}" if res.journal else "") + ".")
+    best = res.best
+    if best is None:
+        out.append("no candidate was evaluated successfully.")
+    else:
+        c = best.candidate
+        where = "PROXY TASK " if res.proxy else ""
+        out.append(f"best: alpha={_coef(c.alpha)} beta={_coef(c.beta)} gamma={_coef(c.gamma)} "
+                   f"({where}{res.metric} {metric_text(best)}"
+                   f"{f' over {len(best.values)} seeds' if len(best.values) > 1 else ''}; "
+                   f"achieved cost {c.achieved:.3f}x)"
+                   + (f"; the same phi = 1 network as {_aliases(c)}" if c.aliases else ""))
+        ties = res.not_distinguishable
+        if res.seeds == 1:
+            out.append("one seed per candidate: no spread measured, so small differences may be "
+                       "noise (--seeds 3 measures it).")
+        elif ties:
+            names = ", ".join(f"#{r.rank} ({_coef(r.candidate.alpha)}, {_coef(r.candidate.beta)}, "
+                              f"{_coef(r.candidate.gamma)})" for r in ties[:5])
+            more = f" and {len(ties) - 5} more" if len(ties) > 5 else ""
+            out.append(f"NOT DISTINGUISHABLE: the best's mean ± sd overlaps {len(ties)} other "
+                       f"candidate{'s' if len(ties) > 1 else ''}: {names}{more}; more seeds or a "
+                       "longer training would separate them.")
+        else:
+            out.append(f"the best is distinguishable from every other candidate (no mean ± sd "
+                       f"interval over {res.seeds} seeds overlaps its own).")
+    for r in res.failed[:5]:
+        c = r.candidate
+        e = r.failures[-1]
+        last = (e.stderr_tail or "").strip().splitlines()[-1:] or [""]
+        out.append(f"failed: alpha={_coef(c.alpha)} beta={_coef(c.beta)} gamma={_coef(c.gamma)} "
+                   f"seed {e.seed}: {e.reason}" + (f" | {last[0][:120]}" if last[0] else ""))
+    if len(res.failed) > 5:
+        out.append(f"... {len(res.failed) - 5} more failed (see the JSON report or the journal)")
+    if res.failed:
+        out.append("failed candidates are re-run only with --retry-failed.")
+    if best is not None:
+        out.append(f"next: --write-spec OUT.yaml writes these coefficients into the spec's "
+                   f"compound: block; then `scalekit scale OUT.yaml --phi 3` is step 2.")
+    return out
+
+
+def renderables(res: SearchResult, spec_arg: str) -> list[Any]:
+    base = res.grid.base
+    what = "candidates (dry run)" if res.dry_run else f"candidates ranked by {res.metric}"
+    title = f"{base.name}: compound scaling step 1 at phi = 1, {len(res.results)} {what}"
+    if res.proxy:
+        title += " on the PROXY TASK (not ImageNet)"
+    lines = list(res.notes) + summary_lines(res, spec_arg)
+    # the title above the table, not in it: a table title wraps at the (narrow) table's width
+    return [Text(title, style="bold"), results_table(res, None, caption(res)),
+            Text("\n".join(lines))]
+
+
+# ---------------------------------------------------------------------------------------------
+# machine formats
+
+
+def document(res: SearchResult, command: str, versions: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document: settings, baseline, ``best`` and every candidate. It holds no query:
+    its numbers come from training, which ``scalekit check`` never runs."""
+    g = res.grid
+    b = g.baseline
+    best = res.best
+    return {
+        "kind": "search",
+        "search_schema_version": SEARCH_SCHEMA_VERSION,
+        **versions,
+        "command": command,
+        "machine": machine(),
+        "search": {
+            "spec": g.base.name, "spec_path": g.base.path, "phi": 1, **g.settings.to_dict(),
+            "points": g.box, "kept": g.kept, "networks": len(g.candidates),
+            "evaluator": res.evaluator, "proxy_task": res.proxy,
+            "metric": res.metric, "minimize": res.minimize, "seeds": res.seeds,
+            "backend": res.backend, "journal": res.journal, "dry_run": res.dry_run,
+            "evaluated_now": res.evaluated_now, "from_journal": res.reused,
+            "notes": list(res.notes) + ([PROXY_WARNING] if res.proxy else []),
+        },
+        "baseline": {"name": b.name, "resolution": b.resolution, "params": b.params,
+                     "macs": b.macs, "flops": b.flops, "acts": b.acts},
+        "best": None if best is None else best.to_dict(res.metric),
+        "not_distinguishable_from_best": [r.rank for r in res.not_distinguishable],
+        "candidates": [r.to_dict(res.metric) for r in res.results],
+    }
+
+
+def to_json(doc: dict) -> str:
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+ROW = ("rank", "alpha", "beta", "gamma", "nominal_cost", "achieved_cost", "resolution", "params",
+       "macs", "acts", "metric", "mean", "spread", "seeds_ok", "seconds", "status", "aliases")
+
+
+def rows(res: SearchResult) -> list[dict[str, Any]]:
+    out = []
+    for r in res.results:
+        c, rec = r.candidate, r.candidate.record
+        out.append({"rank": r.rank or "", "alpha": c.alpha, "beta": c.beta, "gamma": c.gamma,
+                    "nominal_cost": round(c.nominal, 6), "achieved_cost": round(c.achieved, 6),
+                    "resolution": rec.resolution, "params": rec.params, "macs": rec.macs,
+                    "acts": rec.acts, "metric": res.metric,
+                    "mean": "" if r.mean is None else round(r.mean, 6),
+                    "spread": "" if r.spread is None else round(r.spread, 6),
+                    "seeds_ok": len(r.ok), "seconds": round(r.seconds, 2), "status": r.status,
+                    "aliases": len(c.aliases)})
+    return out
+
+
+def to_csv(res: SearchResult) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(ROW), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows(res))
+    return buf.getvalue()
+
+
+def to_markdown(res: SearchResult) -> str:
+    head = {"nominal_cost": "alpha*beta^2*gamma^2", "achieved_cost": "achieved (MACs ratio)",
+            "macs": "MACs", "mean": f"{res.metric} mean", "spread": "sd"}
+    cols = [c for c in ROW if c != "metric"]
+    out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
+           "|" + "|".join("---" if c == "status" else "---:" for c in cols) + "|"]
+    for row in rows(res):
+        out.append("| " + " | ".join(md_cell(row[c]) for c in cols) + " |")
+    if res.proxy:
+        out.append("")
+        out.append(f"*{PROXY_WARNING}.*")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# the plot
+
+
+def write_png(res: SearchResult, path: str) -> None:
+    """The metric (mean, with its spread as error bars) against the achieved cost, one point
+    per evaluated candidate, the best marked; written atomically."""
+    pts = [r for r in res.results if r.mean is not None]
+    if not pts:
+        raise ScalekitError("--plot: no candidate has a metric to plot")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ScalekitError("--plot needs matplotlib: pip install 'scalekit[plot]'") from None
+    fig = Figure(figsize=(6.4, 4.4), dpi=100)
+    ax = fig.add_subplot()
+    xs = [r.candidate.achieved for r in pts]
+    ys = [r.mean for r in pts]
+    err = [r.spread or 0.0 for r in pts]
+    ax.errorbar(xs, ys, yerr=err if any(err) else None, fmt="o", ms=4, capsize=2, alpha=0.8,
+                label="candidate" + (" (mean ± sd)" if any(err) else ""))
+    best = res.best
+    if best is not None:
+        ax.plot([best.candidate.achieved], [best.mean], marker="*", ms=14, ls="none",
+                color="tab:red", label="best")
+    for r in pts[:12]:
+        c = r.candidate
+        ax.annotate(f"{c.alpha:g}/{c.beta:g}/{c.gamma:g}", (c.achieved, r.mean),
+                    textcoords="offset points", xytext=(4, -9), fontsize=6, alpha=0.7)
+    s = res.grid.settings
+    lo, hi = float(s.target - s.tolerance), float(s.target + s.tolerance)
+    ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label=f"target {s.target} ± {s.tolerance}")
+    ax.set_xlabel("achieved cost: MACs of the rounded network / baseline MACs")
+    ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
+    title = f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    except OSError as e:
+        raise ScalekitError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+__all__ = ["caption", "document", "renderables", "results_table", "rows", "to_csv", "to_json",
+           "to_markdown", "write_png"]
+

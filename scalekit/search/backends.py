@@ -1,0 +1,219 @@
+"""Where evaluations run: here (``local``, N at a time) or as Ray tasks (``ray``).
+
+Both stream each finished :class:`~scalekit.search.evaluators.Evaluation` to ``on_result`` in the
+calling thread as soon as it finishes (the search appends it to the journal there: one writer),
+and on Ctrl-C stop what is running (command evaluators: their process groups are killed), then
+raise :class:`SearchInterrupted`.
+
+- :class:`LocalBackend`: command evaluators (and ``builtin:proxy``) run as ``workers`` processes
+  at a time, each waited on by a thread; a Python callable runs in this process (``workers=1``)
+  or in a pool of ``workers`` processes.
+- :class:`RayBackend`: every evaluation is a Ray task with ``cpus_per_trial`` CPUs and
+  ``gpus_per_trial`` GPUs; ``address`` (``auto``, ``ray://HOST:PORT``) joins an existing
+  cluster, none starts a local Ray instance for the search and shuts it down after. Ray is an
+  optional extra (``pip install 'scalekit[ray]'``), imported only here, only when used.
+
+No torch here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from ..errors import ScalekitError
+from .evaluators import Evaluation, Task, failed
+
+BACKENDS = ("local", "ray")
+OnResult = Callable[[Evaluation], None]
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a search: what finished is in the journal."""
+
+
+class BackendError(ScalekitError):
+    """A backend that cannot run: Ray missing, a cluster that cannot be reached."""
+
+
+def _evaluate(evaluator: Any, task: Task, stop: threading.Event | None = None) -> Evaluation:
+    """One evaluation, wherever it runs; an unexpected error becomes a failed evaluation."""
+    try:
+        return evaluator.evaluate(task, stop)
+    except Exception as e:  # noqa: BLE001 - recorded, the search goes on
+        return failed(task, f"{type(e).__name__}: {e}")
+
+
+def _ignore_sigint() -> None:  # pool workers: Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclass(frozen=True)
+class LocalBackend:
+    workers: int = 1
+
+    name = "local"
+
+    def describe(self) -> str:
+        return f"local, {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+    def run(self, tasks: Sequence[Task], evaluator: Any, on_result: OnResult) -> None:
+        if not tasks:
+            return
+        if getattr(evaluator, "parallel", "threads") != "processes":
+            _threads(tasks, evaluator, on_result, self.workers)
+        elif self.workers == 1:
+            for t in tasks:  # in this process: Ctrl-C interrupts the callable itself
+                on_result(_evaluate(evaluator, t))
+        else:
+            _processes(tasks, evaluator, on_result, self.workers)
+
+
+def _threads(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, workers: int) -> None:
+    """Each evaluation is its own process (a command): ``workers`` threads wait on them."""
+    stop = threading.Event()
+    pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="scalekit-search")
+    order = {id(t): i for i, t in enumerate(tasks)}
+    futures = {pool.submit(_evaluate, evaluator, t, stop): t for t in tasks}
+    try:
+        waiting = set(futures)
+        while waiting:
+            done, waiting = cf.wait(waiting, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: order[id(futures[f])]):
+                on_result(fut.result())
+    except KeyboardInterrupt:
+        stop.set()  # every running command's process group is killed, within seconds
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise SearchInterrupted() from None
+    pool.shutdown(wait=True)
+
+
+def _processes(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, workers: int) -> None:
+    """A Python callable in ``workers`` processes; Ctrl-C terminates them."""
+    pool = multiprocessing.get_context().Pool(workers, initializer=_ignore_sigint)
+    try:
+        pending = [(t, pool.apply_async(_evaluate, (evaluator, t))) for t in tasks]
+        while pending:
+            still = []
+            for t, res in pending:
+                if not res.ready():
+                    still.append((t, res))
+                    continue
+                try:
+                    ev = res.get()
+                except Exception as e:  # noqa: BLE001 - unpicklable, or the worker died
+                    ev = failed(t, f"the worker process failed: {type(e).__name__}: {e}")
+                on_result(ev)
+            pending = still
+            if pending:
+                pending[0][1].wait(0.2)
+    except KeyboardInterrupt:
+        pool.terminate()
+        pool.join()
+        raise SearchInterrupted() from None
+    pool.close()
+    pool.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+
+
+def import_ray() -> Any:
+    try:
+        import ray  # noqa: PLC0415 - optional, imported only when the ray backend runs
+    except ImportError:
+        raise BackendError("--backend ray needs Ray: pip install 'scalekit[ray]'") from None
+    return ray
+
+
+def ray_task(evaluator: Any, task: Task) -> Evaluation:
+    """What a Ray worker runs: one evaluation, its process group killed at its timeout."""
+    return _evaluate(evaluator, task)
+
+
+@dataclass(frozen=True)
+class RayBackend:
+    """``address``: None starts a local Ray instance (``num_cpus`` CPUs, default all; no
+    dashboard; ``temp_dir`` for its files), ``"auto"`` joins the cluster this machine belongs
+    to, ``"ray://HOST:PORT"`` connects through Ray Client."""
+
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    num_cpus: int | None = None
+    temp_dir: str | None = None
+
+    name = "ray"
+
+    def describe(self) -> str:
+        where = f"cluster at {self.address}" if self.address else \
+            f"local Ray instance ({self.num_cpus or os.cpu_count()} CPUs)"
+        return (f"ray, {where}, {self.cpus_per_trial:g} CPU"
+                f"{'' if self.cpus_per_trial == 1 else 's'}"
+                + (f" and {self.gpus_per_trial:g} GPU" if self.gpus_per_trial else "")
+                + " per trial")
+
+    def _init(self, ray: Any) -> bool:
+        """Connect (or start); True when this search started Ray and must shut it down."""
+        if ray.is_initialized():
+            return False
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "configure_logging": False}
+        try:
+            if self.address:
+                ray.init(address=self.address, **({} if self.address.startswith("ray://")
+                                                  else kwargs))
+            else:
+                ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1,
+                         num_gpus=None if self.gpus_per_trial else 0,
+                         _temp_dir=self.temp_dir, **kwargs)
+        except Exception as e:  # noqa: BLE001 - Ray raises many kinds; say it in one line
+            where = self.address or "a local Ray instance"
+            msg = " ".join(str(e).split())[:300]
+            raise BackendError(f"--backend ray: cannot start or reach {where}: "
+                               f"{type(e).__name__}: {msg}") from None
+        return True
+
+    def run(self, tasks: Sequence[Task], evaluator: Any, on_result: OnResult) -> None:
+        if not tasks:
+            return
+        ray = import_ray()
+        started = self._init(ray)
+        try:
+            remote = ray.remote(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial,
+                                max_retries=0)(ray_task)
+            evaluator_ref = ray.put(evaluator)
+            refs = {remote.remote(evaluator_ref, t): t for t in tasks}
+            try:
+                while refs:
+                    done, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+                    for ref in done:
+                        t = refs.pop(ref)
+                        try:
+                            ev = ray.get(ref)
+                        except Exception as e:  # noqa: BLE001 - a worker or node died
+                            ev = failed(t, f"the Ray task failed: {type(e).__name__}: "
+                                           f"{' '.join(str(e).split())[:200]}")
+                        on_result(ev)
+            except KeyboardInterrupt:
+                # not force: the task sees KeyboardInterrupt and kills its command's process
+                # group (which a killed Ray worker would leave running)
+                for ref in refs:
+                    try:
+                        ray.cancel(ref, force=False)
+                    except Exception:  # noqa: BLE001
+                        pass
+                try:
+                    ray.wait(list(refs), num_returns=len(refs), timeout=10)
+                except Exception:  # noqa: BLE001
+                    pass
+                raise SearchInterrupted() from None
+        finally:
+            if started:
+                ray.shutdown()
