@@ -215,8 +215,6 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     except SearchInterrupted as e:
         click.echo(f"scalekit: search interrupted: {e}", err=True)
         raise KeyboardInterrupt from None
-    for note in res.notes:
-        say(f"scalekit: {note}")
     if not dry_run and res.best is None:
         first = next((r for r in res.results if r.failures), None)
         detail = ""

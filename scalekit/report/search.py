@@ -55,11 +55,13 @@ def _metric_header(res: SearchResult) -> str:
     return f"{res.metric}{spread} {arrow}"
 
 
-def results_table(res: SearchResult, title: str | None, caption: str) -> Table:
+def results_table(res: SearchResult, title: str | None = None,
+                  caption: str | None = None) -> Table:
     """One row per candidate: ranked ones first (best on top), then failed and not run. Narrow
     enough for 80 columns (one space between columns, units in two-line headers)."""
     unit, div = _macs_unit(res.grid)
-    t = new_table(None if title is None else escape(title), caption=escape(caption))
+    t = new_table(None if title is None else escape(title),
+                  caption=None if caption is None else escape(caption))
     t.padding = (0, 0)  # the box's column divider is a space: one between columns
     cols = ["#", "α", "β", "γ", "nominal", "achieved", "params\n(M)", f"MACs\n({unit})",
             "acts\n(M)"]
@@ -182,9 +184,9 @@ def renderables(res: SearchResult, spec_arg: str) -> list[Any]:
     if res.proxy:
         title += " on the PROXY TASK (not ImageNet)"
     lines = list(res.notes) + summary_lines(res, spec_arg)
-    # the title above the table, not in it: a table title wraps at the (narrow) table's width
-    return [Text(title, style="bold"), results_table(res, None, caption(res)),
-            Text("\n".join(lines))]
+    # title and caption outside the table: in it they would wrap at the (narrow) table's width
+    return [Text(title, style="bold"), results_table(res, None, None),
+            Text(caption(res) + "\n\n" + "\n".join(lines))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def _processes(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, worke
 
 
 def import_ray() -> Any:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or reporting
     try:
         import ray  # noqa: PLC0415 - optional, imported only when the ray backend runs
     except ImportError:
@@ -163,16 +164,23 @@ class RayBackend:
         """Connect (or start); True when this search started Ray and must shut it down."""
         if ray.is_initialized():
             return False
+        import logging
+
+        # quiet: the evaluations' output is captured by the evaluators (stderr tails), so
+        # workers' stdout/stderr stay in Ray's session logs, not on the search's terminal
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "configure_logging": False}
+                                  "logging_level": logging.WARNING}
         try:
             if self.address:
                 ray.init(address=self.address, **({} if self.address.startswith("ray://")
                                                   else kwargs))
             else:
+                # a private instance: the tasks pass a spec's text and a small result, so a
+                # small object store (Ray's minimum is 75 MiB; its default, 30% of memory)
                 ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1,
                          num_gpus=None if self.gpus_per_trial else 0,
-                         _temp_dir=self.temp_dir, **kwargs)
+                         object_store_memory=100 * 1024 ** 2, _temp_dir=self.temp_dir,
+                         **kwargs)
         except Exception as e:  # noqa: BLE001 - Ray raises many kinds; say it in one line
             where = self.address or "a local Ray instance"
             msg = " ".join(str(e).split())[:300]

@@ -143,6 +143,8 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
     grid = candidates(base, settings)
     proxy = bool(getattr(evaluator, "proxy", False))
     notes = _notes(base, grid, evaluator)
+    for note in notes:
+        say(f"scalekit: {note}")
     common = dict(metric=metric, minimize=minimize, seeds=seeds,
                   evaluator=evaluator.describe() if evaluator else "none (dry run)", proxy=proxy,
                   backend=runner.describe(), notes=notes)
