@@ -328,7 +328,10 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_ctrl_c_stops_the_search_and_its_commands(fine, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_search_and_its_commands(fine, tmp_path, sig):
+    """Ctrl-C, or SIGTERM (a scheduler cancelling the job): the running commands' process groups
+    are killed, what finished is in the journal, exit 130."""
     script = tmp_path / "slow.py"
     pids = tmp_path / "pids"
     script.write_text("import os, time\n"
@@ -345,7 +348,7 @@ def test_ctrl_c_stops_the_search_and_its_commands(fine, tmp_path):
     deadline = time.monotonic() + 60
     while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
         time.sleep(0.1)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     assert "Traceback" not in err and out == ""

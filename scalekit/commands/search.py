@@ -6,10 +6,14 @@ Not a query: its numbers come from training, so a report of it is never re-run b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import sys
+import threading
 from importlib import metadata
+from typing import Iterator
 
 import click
 
@@ -45,6 +49,24 @@ def default_journal(spec_arg: str, spec_sha: str, identity: str) -> str:
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "spec"
     digest = hashlib.sha256(f"{spec_sha}\n{identity}".encode("utf-8")).hexdigest()[:8]
     return f"{stem}.search-{digest}.jsonl"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a scheduler cancelling the job) stops the search like Ctrl-C: the running
+    commands' process groups are killed and the journal keeps what finished."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _emit(res: SearchResult, spec_arg: str, fmt: str, output: str | None) -> None:
@@ -204,12 +226,14 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
             evaluator = searching.resolve_evaluator(evaluate, metric=metric, timeout=timeout)
         if evaluator is not None and not dry_run and journal is None:
             journal = default_journal(spec, spec_digest(base), evaluator.identity())
-        res = searching.search(
-            base, evaluator, alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
-            tolerance=tolerance, constrain=constrain, metric=metric, minimize=minimize,
-            seeds=seeds, timeout=timeout, journal=journal, retry_failed=retry_failed,
-            backend=backend, workers=workers, address=address, cpus_per_trial=cpus_per_trial,
-            gpus_per_trial=gpus_per_trial, dry_run=dry_run, say=say, ray_num_cpus=ray_cpus)
+        with _sigterm_interrupts():
+            res = searching.search(
+                base, evaluator, alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
+                tolerance=tolerance, constrain=constrain, metric=metric, minimize=minimize,
+                seeds=seeds, timeout=timeout, journal=journal, retry_failed=retry_failed,
+                backend=backend, workers=workers, address=address,
+                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, dry_run=dry_run,
+                say=say, ray_num_cpus=ray_cpus)
     except SearchUsageError as e:
         raise click.UsageError(str(e)) from None
     except SearchInterrupted as e:

@@ -182,9 +182,10 @@ class RayBackend:
                          object_store_memory=100 * 1024 ** 2, _temp_dir=self.temp_dir,
                          **kwargs)
         except Exception as e:  # noqa: BLE001 - Ray raises many kinds; say it in one line
-            where = self.address or "a local Ray instance"
+            where = f"the Ray cluster at {self.address}" if self.address else \
+                "a local Ray instance"
             msg = " ".join(str(e).split())[:300]
-            raise BackendError(f"--backend ray: cannot start or reach {where}: "
+            raise BackendError(f"--backend ray: cannot reach or start {where}: "
                                f"{type(e).__name__}: {msg}") from None
         return True
 

@@ -267,6 +267,7 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None)
     points = grid_points(g)
     by_key: dict[str, list[tuple[Point, ModelRecord, float]]] = {}
     kept = 0
+    nearest: float | None = None  # the achieved cost nearest the target (constrain achieved)
     for a, b, c in points:
         nominal = nominal_cost(a, b, c)
         if g.constrain == "nominal" and abs(nominal - g.target) > g.tolerance:
@@ -276,17 +277,24 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None)
         rec = make_record(scaled, coefficients=coef, mode="candidate", base=base.name,
                           networks=nets)
         achieved = rec.macs / baseline.macs
-        if g.constrain == "achieved" and abs(_as_decimal(achieved) - g.target) > g.tolerance:
-            continue
+        if g.constrain == "achieved":
+            if nearest is None or abs(achieved - float(g.target)) < abs(nearest - float(g.target)):
+                nearest = achieved
+            if abs(_as_decimal(achieved) - g.target) > g.tolerance:
+                continue
         kept += 1
         by_key.setdefault(network_digest(scaled), []).append((Point(a, b, c, nominal), rec,
                                                               achieved))
     if not by_key:
-        near = _nearest(g, points)
-        raise SearchUsageError(
-            f"no grid point has alpha*beta^2*gamma^2 within {g.tolerance} of {g.target} "
-            f"({g.constrain}; {len(points):,} points in the box{near}): widen --tolerance or the "
-            "ranges, or use a finer --step")
+        if g.constrain == "achieved":
+            what = (f"a rounded network whose MACs are within {g.tolerance} of {g.target}x the "
+                    f"baseline's (achieved; {len(points):,} points in the box; the nearest "
+                    f"achieved cost is {nearest:.4g})")
+        else:
+            what = (f"alpha*beta^2*gamma^2 within {g.tolerance} of {g.target} (nominal; "
+                    f"{len(points):,} points in the box{_nearest(g, points)})")
+        raise SearchUsageError(f"no grid point has {what}: widen --tolerance or the ranges, or "
+                               "use a finer --step")
     out = []
     for key, members in by_key.items():
         best = min(range(len(members)),

@@ -71,7 +71,7 @@ class ProxyConfig:
     data_seed: int = 0  # the images: part of the task's definition, the same for every seed
     # training
     epochs: int = 3
-    batch: int = 128
+    batch: int = 64
     lr: float = 8e-3  # AdamW peak; one-cycle: warm-up, then cosine to ~0
     weight_decay: float = 0.05  # conv / linear weights only
     warmup: float = 0.15  # share of the steps spent warming up
