@@ -18,14 +18,13 @@ from ..errors import ScalekitError
 from ..files import atomic_path
 from ..host import machine
 from ..search.grid import CandidateGrid
+from ..search.proxy import WARNING
 from ..search.results import CandidateResult, SearchResult
 from .document import md_cell
 from .tables import new_table
 
 SEARCH_SCHEMA_VERSION = 1
-PROXY_WARNING = ("builtin:proxy is a PROXY TASK, NOT ImageNet: procedurally generated images "
-                 "that only rank candidates against each other; its accuracies say nothing about "
-                 "any real data set")
+PROXY_WARNING = WARNING  # said in every report that comes from builtin:proxy
 
 
 def _macs_unit(grid: CandidateGrid) -> tuple[str, float]:
@@ -301,7 +300,7 @@ def write_png(res: SearchResult, path: str) -> None:
     ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label=f"target {s.target} ± {s.tolerance}")
     ax.set_xlabel("achieved cost: MACs of the rounded network / baseline MACs")
     ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
-    title = f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates"
+    title = f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates (labels: alpha/beta/gamma)"
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7)

@@ -160,7 +160,7 @@ class RayBackend:
                 + (f" and {self.gpus_per_trial:g} GPU" if self.gpus_per_trial else "")
                 + " per trial")
 
-    def _init(self, ray: Any) -> bool:
+    def connect(self, ray: Any) -> bool:
         """Connect (or start); True when this search started Ray and must shut it down."""
         if ray.is_initialized():
             return False
@@ -193,7 +193,7 @@ class RayBackend:
         if not tasks:
             return
         ray = import_ray()
-        started = self._init(ray)
+        started = self.connect(ray)
         try:
             remote = ray.remote(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial,
                                 max_retries=0)(ray_task)

@@ -194,7 +194,8 @@ class CommandEvaluator:
         return f"{self.name or 'command: ' + self.template} | metric: {self.metric}"
 
     def describe(self) -> str:
-        return self.name or self.template
+        """For people: the template (a built-in: its short name and changed options)."""
+        return self.template
 
     @property
     def has_out(self) -> bool:

@@ -50,8 +50,10 @@ PROXY_SPEC = "proxy_mbconv"  # the bundled baseline made for this task (specs/pr
 NATIVE = 64  # px: images are rendered at this size; each candidate sees them at its own
 CHUNK = 500  # images rendered at a time (bounds the float32 working set to ~25 MB)
 SLOW_MACS = 20e6  # a baseline past this many MACs trains for many minutes per candidate here
-ABOUT = ("oriented texture pairs: 64 x 64 procedurally generated images, class = (orientation "
-         "of the left grating, of the right grating)")
+WARNING = ("builtin:proxy is a PROXY TASK, NOT ImageNet: oriented texture pairs, 64 x 64 "
+           "procedurally generated images (class = the orientations of a left and a right "
+           "grating); its accuracies only rank candidates against each other and say nothing "
+           "about any real data set")
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def proxy_evaluator(config: ProxyConfig = ProxyConfig(),
 
 
 def notes(base: Any, baseline: Any) -> tuple[str, ...]:
-    """What the output says about the proxy: which baseline it trains, and that it is a proxy."""
+    """What the output says about the proxy besides :data:`WARNING`: which baseline it trains
+    (and whether that will be slow)."""
     from ..bundled import resolve_spec
 
     own = bool(base.path) and os.path.abspath(base.path) == os.path.abspath(
@@ -145,7 +148,7 @@ def notes(base: Any, baseline: Any) -> tuple[str, ...]:
              f"builtin:proxy trains {base.name} as given ({baseline.macs / 1e6:,.1f} M MACs at "
              f"{base.resolution} px; not scaled down), with a {ProxyConfig().classes}-class "
              f"classifier; its own baseline is {PROXY_SPEC}")
-    out = [f"builtin:proxy: a PROXY TASK, NOT ImageNet ({ABOUT})", which]
+    out = [which]
     if not own and baseline.macs > SLOW_MACS:
         out.append(f"builtin:proxy: {base.name} is {baseline.macs / SLOW_MACS:.0f}x the size the "
                    f"proxy is made for: expect minutes per candidate (try `scalekit search "
@@ -237,7 +240,7 @@ def train_and_evaluate(spec: Any, cfg: ProxyConfig = ProxyConfig(), seed: int = 
     from ..build import build_model
 
     torch.set_num_threads(max(1, threads))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     spec = proxy_spec(spec, cfg)
     x_tr, y_tr, x_te, y_te = data if data is not None else generate(cfg)
     fmt = torch.channels_last  # depthwise convs and BatchNorm run faster so on CPU
@@ -281,6 +284,7 @@ def train_and_evaluate(spec: Any, cfg: ProxyConfig = ProxyConfig(), seed: int = 
             correct += int((model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum())
     return {"accuracy": correct / len(xte), "train_loss": loss_sum / max(steps, 1),
             "seconds": time.perf_counter() - t0, "train_seconds": train_s,
+            "cpu_seconds": time.process_time() - cpu0,
             "params": sum(p.numel() for p in model.parameters()), "resolution": spec.resolution,
             "classes": cfg.classes, "seed": seed, "threads": torch.get_num_threads(),
             "task": "proxy (oriented texture pairs), not ImageNet"}

@@ -143,6 +143,10 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
     grid = candidates(base, settings)
     proxy = bool(getattr(evaluator, "proxy", False))
     notes = _notes(base, grid, evaluator)
+    if proxy:
+        from .proxy import WARNING
+
+        say(f"scalekit: {WARNING}")
     for note in notes:
         say(f"scalekit: {note}")
     common = dict(metric=metric, minimize=minimize, seeds=seeds,
