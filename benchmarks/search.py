@@ -159,7 +159,7 @@ def main() -> None:
         "",
         "## The journal",
         "",
-        f"| journal | appends | s | per evaluation ms |",
+        "| journal | appends | s | per evaluation ms |",
         "|---|---:|---:|---:|",
         f"| in memory (the API without `journal=`) | {APPENDS} | {med['memory journal']:.3f} | "
         f"{per('memory journal', APPENDS):.3f} |",

@@ -25,12 +25,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-import yaml
 
 import scalekit
 from scalekit.records import network_key
 from scalekit.search import grid as gridmod
-from scalekit.search.evaluators import Task
 from scalekit.search.journal import Header, JournalError, open_journal
 from scalekit.spec import load_spec
 

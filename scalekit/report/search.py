@@ -171,8 +171,9 @@ def summary_lines(res: SearchResult, spec_arg: str = "SPEC") -> list[str]:
     if res.failed:
         out.append("failed candidates are re-run only with --retry-failed.")
     if best is not None:
-        out.append(f"next: --write-spec OUT.yaml writes these coefficients into the spec's "
-                   f"compound: block; then `scalekit scale OUT.yaml --phi 3` is step 2.")
+        out.append("next: the same command with --write-spec OUT.yaml writes these coefficients "
+                   "into the spec's compound: block (nothing is evaluated again); then `scalekit "
+                   "scale OUT.yaml --phi 3` is step 2.")
     return out
 
 

@@ -408,4 +408,3 @@ class CallableEvaluator:
                           values=others, host=socket.gethostname())
 
 
-Evaluator = "CommandEvaluator | CallableEvaluator"
