@@ -620,3 +620,31 @@ def test_the_search_package_holds_its_layer():
         assert top == [], (m, top)
         if m != "scalekit.search.backends":
             assert not [x for x in names if x.split(".")[0] == "ray"], m
+
+
+def dies_at_77px(spec, seed):
+    """A callable whose worker process is killed (as by the out-of-memory killer) on 77 px."""
+    if spec.resolution == 77:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if spec.resolution == 74:
+        time.sleep(60)
+    return closed_form(spec, seed)
+
+
+def test_a_killed_worker_process_is_a_failed_evaluation(fine, tmp_path):
+    """workers > 1 runs each evaluation of a callable in a process of its own: one killed, or
+    past its timeout, is recorded as failed and the others go on; a callable that cannot be
+    sent to a worker process is refused before anything runs."""
+    journal = tmp_path / "j.jsonl"
+    res = scalekit.search(str(fine), evaluate=dies_at_77px, alpha="1.2", beta="1.1",
+                          gamma="1.1:1.2", tolerance="0.3", workers=2, timeout=10,
+                          journal=journal)
+    by_px = {r.candidate.record.resolution: r.failures[0].reason if r.failures else "ok"
+             for r in res.results}
+    assert by_px == {77: "the worker process died (killed by signal 9)",
+                     74: "timed out after 10 s (its worker process was killed)", 70: "ok"}
+    assert res.best.candidate.record.resolution == 70
+    assert len(journal.read_text().splitlines()) == 1 + 3
+    with pytest.raises(scalekit.search.SearchUsageError, match="must be picklable"):
+        scalekit.search(str(fine), evaluate=lambda spec, seed: 1.0, alpha="1.2", beta="1.1",
+                        gamma="1.15", workers=2)

@@ -6,8 +6,9 @@ and on Ctrl-C stop what is running (command evaluators: their process groups are
 raise :class:`SearchInterrupted`.
 
 - :class:`LocalBackend`: command evaluators (and ``builtin:proxy``) run as ``workers`` processes
-  at a time, each waited on by a thread; a Python callable runs in this process (``workers=1``)
-  or in a pool of ``workers`` processes.
+  at a time, each waited on by a thread; a Python callable runs in this process (``workers=1``),
+  or each evaluation in a fresh process of its own, ``workers`` at a time (a worker that dies is
+  a failed evaluation; its timeout and Ctrl-C kill it).
 - :class:`RayBackend`: every evaluation is a Ray task with ``cpus_per_trial`` CPUs and
   ``gpus_per_trial`` GPUs; ``address`` (``auto``, ``ray://HOST:PORT``) joins an existing
   cluster, none starts a local Ray instance for the search and shuts it down after. Ray is an
@@ -21,13 +22,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..errors import ScalekitError
 from .evaluators import Evaluation, Task, failed
+from .grid import SearchUsageError
 
 BACKENDS = ("local", "ray")
 OnResult = Callable[[Evaluation], None]
@@ -66,20 +70,32 @@ class LocalBackend:
         if not tasks:
             return
         if getattr(evaluator, "parallel", "threads") != "processes":
-            _threads(tasks, evaluator, on_result, self.workers)
+            _threads(tasks, lambda t, stop: _evaluate(evaluator, t, stop), on_result,
+                     self.workers)
         elif self.workers == 1:
             for t in tasks:  # in this process: Ctrl-C interrupts the callable itself
                 on_result(_evaluate(evaluator, t))
         else:
-            _processes(tasks, evaluator, on_result, self.workers)
+            try:
+                pickle.dumps(evaluator)
+            except Exception as e:  # noqa: BLE001 - a lambda, a closure, a local function
+                raise SearchUsageError(
+                    f"--workers {self.workers} runs the Python callable in worker processes, so "
+                    f"it must be picklable (a module-level function); it is not "
+                    f"({type(e).__name__}: {e}); use workers=1") from None
+            ctx = _worker_context()
+            _threads(tasks, lambda t, stop: _in_process(ctx, evaluator, t, stop), on_result,
+                     self.workers)
 
 
-def _threads(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, workers: int) -> None:
-    """Each evaluation is its own process (a command): ``workers`` threads wait on them."""
+def _threads(tasks: Sequence[Task], run: Callable[[Task, threading.Event], Evaluation],
+             on_result: OnResult, workers: int) -> None:
+    """Each evaluation is its own process (a command, or a callable in a process of its own):
+    ``workers`` threads wait on them; results reach ``on_result`` in this thread."""
     stop = threading.Event()
     pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="scalekit-search")
     order = {id(t): i for i, t in enumerate(tasks)}
-    futures = {pool.submit(_evaluate, evaluator, t, stop): t for t in tasks}
+    futures = {pool.submit(run, t, stop): t for t in tasks}
     try:
         waiting = set(futures)
         while waiting:
@@ -87,37 +103,72 @@ def _threads(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, workers
             for fut in sorted(done, key=lambda f: order[id(futures[f])]):
                 on_result(fut.result())
     except KeyboardInterrupt:
-        stop.set()  # every running command's process group is killed, within seconds
+        stop.set()  # every running evaluation's process (group) is killed, within seconds
         pool.shutdown(wait=True, cancel_futures=True)
         raise SearchInterrupted() from None
     pool.shutdown(wait=True)
 
 
-def _processes(tasks: Sequence[Task], evaluator: Any, on_result: OnResult, workers: int) -> None:
-    """A Python callable in ``workers`` processes; Ctrl-C terminates them."""
-    pool = multiprocessing.get_context().Pool(workers, initializer=_ignore_sigint)
+def _worker_context() -> Any:
+    """Where worker processes come from: a fork server (a clean, single-threaded process with
+    scalekit imported, so a worker starts in milliseconds and no thread's lock is copied into
+    it), or spawn where there is none."""
     try:
-        pending = [(t, pool.apply_async(_evaluate, (evaluator, t))) for t in tasks]
-        while pending:
-            still = []
-            for t, res in pending:
-                if not res.ready():
-                    still.append((t, res))
-                    continue
+        ctx = multiprocessing.get_context("forkserver")
+    except ValueError:  # pragma: no cover - Windows
+        return multiprocessing.get_context("spawn")
+    ctx.set_forkserver_preload(["scalekit.search"])
+    return ctx
+
+
+def _child(evaluator: Any, task: Task, conn: Any) -> None:
+    """A worker process: one evaluation of a Python callable, its result sent back."""
+    _ignore_sigint()
+    conn.send(_evaluate(evaluator, task))
+    conn.close()
+
+
+def _in_process(ctx: Any, evaluator: Any, task: Task, stop: threading.Event) -> Evaluation:
+    """Run a callable evaluator in a fresh process of its own: a worker that dies (killed, out of
+    memory) is a failed evaluation, and its timeout and Ctrl-C kill it."""
+    recv, send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child, args=(evaluator, task, send), daemon=True)
+    start = time.monotonic()
+    timeout = getattr(evaluator, "timeout", None)
+    try:
+        p.start()
+    except Exception as e:  # noqa: BLE001
+        return failed(task, f"cannot start a worker process: {type(e).__name__}: {e}")
+    finally:
+        send.close()
+    try:
+        while True:
+            closed = False
+            if recv.poll(0.1):
                 try:
-                    ev = res.get()
-                except Exception as e:  # noqa: BLE001 - unpicklable, or the worker died
-                    ev = failed(t, f"the worker process failed: {type(e).__name__}: {e}")
-                on_result(ev)
-            pending = still
-            if pending:
-                pending[0][1].wait(0.2)
-    except KeyboardInterrupt:
-        pool.terminate()
-        pool.join()
-        raise SearchInterrupted() from None
-    pool.close()
-    pool.join()
+                    ev = recv.recv()
+                except (EOFError, OSError):  # the worker went away without a result
+                    closed = True
+                else:
+                    p.join(10)
+                    return ev
+            if closed or not p.is_alive() and not recv.poll(0):
+                p.join()
+                how = (f"killed by signal {-p.exitcode}" if p.exitcode and p.exitcode < 0
+                       else f"exit status {p.exitcode}")
+                return failed(task, f"the worker process died ({how})",
+                              time.monotonic() - start)
+            if stop.is_set():
+                return failed(task, "stopped (the search was interrupted)",
+                              time.monotonic() - start)
+            if timeout is not None and time.monotonic() - start > timeout:
+                return failed(task, f"timed out after {timeout:g} s (its worker process was "
+                                    "killed)", time.monotonic() - start)
+    finally:
+        if p.is_alive():
+            p.kill()
+        p.join()
+        recv.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@
 - ``builtin:proxy``: the same machinery running scalekit's proxy task
   (``python -m scalekit.search.proxy``), see :mod:`scalekit.search.proxy`.
 - :class:`CallableEvaluator`: a Python function ``f(spec, seed) -> float | dict`` (the API only);
-  it runs in the calling process, or in a worker process with ``workers > 1``, and is not held to
-  a timeout.
+  it runs in the calling process (not held to a timeout there), or with ``workers > 1`` each
+  evaluation in a worker process of its own (killed at its timeout).
 
 Every outcome is an :class:`Evaluation`: a metric, or a failure with a one-line reason and the
 tail of stderr. A failure never stops the search. No torch here.
@@ -374,7 +374,7 @@ class CallableEvaluator:
     fn: Callable[..., Any]
     metric: str = "accuracy"
     name: str | None = None
-    timeout: float | None = None  # not enforced: a callable runs to completion
+    timeout: float | None = None  # enforced only in worker processes (workers > 1)
     proxy: bool = False
 
     parallel = "processes"

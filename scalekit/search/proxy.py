@@ -141,7 +141,7 @@ def notes(base: Any, baseline: Any) -> tuple[str, ...]:
     (and whether that will be slow)."""
     from ..bundled import resolve_spec
 
-    own = bool(base.path) and os.path.abspath(base.path) == os.path.abspath(
+    own = bool(base.path) and os.path.realpath(base.path) == os.path.realpath(
         resolve_spec(PROXY_SPEC))
     which = (f"proxy baseline: {PROXY_SPEC} (bundled, made for the proxy task: "
              f"{baseline.macs / 1e6:.2f} M MACs at {base.resolution} px)" if own else

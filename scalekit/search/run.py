@@ -59,7 +59,7 @@ def resolve_evaluator(evaluate: Any, *, metric: str = "accuracy", timeout: float
         return CommandEvaluator(evaluate, metric=metric, timeout=timeout,
                                 cwd=cwd or os.getcwd())
     if callable(evaluate):
-        return CallableEvaluator(evaluate, metric=metric)
+        return CallableEvaluator(evaluate, metric=metric, timeout=timeout)
     raise SearchUsageError(f"evaluate: expected a command template, 'builtin:proxy' or a "
                            f"callable, got {type(evaluate).__name__}")
 
