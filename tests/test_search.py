@@ -329,7 +329,7 @@ def _running(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_the_search_and_its_commands(fine, tmp_path, sig):
     """Ctrl-C, or SIGTERM (a scheduler cancelling the job): the running commands' process groups
-    are killed, what finished is in the journal, exit 130."""
+    are killed, what finished is in the journal, exit 128 + the signal."""
     script = tmp_path / "slow.py"
     pids = tmp_path / "pids"
     script.write_text("import os, time\n"
@@ -348,11 +348,12 @@ def test_ctrl_c_stops_the_search_and_its_commands(fine, tmp_path, sig):
         time.sleep(0.1)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == 128 + sig, err  # 130 for Ctrl-C, 143 for SIGTERM
     assert "Traceback" not in err and out == ""
     assert "search interrupted: 0 of 15 evaluations finished in" in err
     assert "run the same command again to resume" in err
-    assert err.strip().endswith("scalekit: interrupted")
+    assert err.strip().endswith("scalekit: interrupted" if sig == signal.SIGINT
+                                else "scalekit: terminated by SIGTERM")
     assert lines_of(journal)[0]["journal"] == "scalekit search"  # readable: the header
     for pid in map(int, pids.read_text().split()):
         assert not _running(pid), pid
@@ -648,3 +649,18 @@ def test_a_killed_worker_process_is_a_failed_evaluation(fine, tmp_path):
     with pytest.raises(scalekit.search.SearchUsageError, match="must be picklable"):
         scalekit.search(str(fine), evaluate=lambda spec, seed: 1.0, alpha="1.2", beta="1.1",
                         gamma="1.15", workers=2)
+
+
+def test_a_hostile_spec_name_reaches_no_stream_raw(tmp_path, fake):
+    """A spec name with an escape sequence, a newline and rich markup is shown escaped in the
+    table, on stderr, in the written spec's header and in the evaluator's candidate spec."""
+    spec = tmp_path / "evil.yaml"
+    spec.write_text(FINE.replace("name: Fine", 'name: "Evil\\e[31m\\n[bold]x[/bold]"'))
+    out = tmp_path / "found.yaml"
+    r = search_cli(str(spec), "--evaluate", fake, "--alpha", "1.2", "--beta", "1.1", "--gamma",
+                   "1.15", "--journal", str(tmp_path / "j.jsonl"), "--write-spec", str(out))
+    assert r.returncode == 0, r.stderr
+    for text in (r.stdout, r.stderr, out.read_text()):
+        assert "\x1b" not in text
+    assert "Evil\\x1b[31m\\n[bold]x[/bold]" in r.stdout
+    assert load_spec(out).name == "Evil\x1b[31m\n[bold]x[/bold]"  # the name itself is kept

@@ -6,21 +6,17 @@ Not a query: its numbers come from training, so a report of it is never re-run b
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import signal
 import sys
-import threading
 from importlib import metadata
-from typing import Iterator
 
 import click
 
 from .. import search as searching
-from ..bundled import load_named
+from ..bundled import load_named, resolve_spec
 from ..errors import ScalekitError
-from ..files import check_artefact_path, check_output_path, write_atomic
+from ..files import STDOUT, Files, write_atomic
 from ..report import search as report
 from ..report.document import REPORT_FORMATS
 from ..search.backends import BACKENDS, SearchInterrupted
@@ -28,7 +24,9 @@ from ..search.grid import (CONSTRAINTS, DEFAULT_RANGES, DEFAULT_STEP, DEFAULT_TA
                            DEFAULT_TOLERANCE, SearchUsageError, spec_digest)
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
-from .common import command_line, handle_errors, pipe_width, render_text, say, stdout_console
+from ..text import safe_text
+from .common import (command_line, echo_err, handle_errors, pipe_width, render_text, say,
+                     stdout_console)
 
 
 def _versions() -> dict[str, str | None]:
@@ -51,24 +49,6 @@ def default_journal(spec_arg: str, spec_sha: str, identity: str) -> str:
     return f"{stem}.search-{digest}.jsonl"
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a scheduler cancelling the job) stops the search like Ctrl-C: the running
-    commands' process groups are killed and the journal keeps what finished."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
-
-
 def _emit(res: SearchResult, spec_arg: str, fmt: str, output: str | None) -> None:
     if fmt == "json":
         text = report.to_json(report.document(res, command_line(), _versions()))
@@ -78,16 +58,16 @@ def _emit(res: SearchResult, spec_arg: str, fmt: str, output: str | None) -> Non
         text = report.to_markdown(res)
     else:
         parts = report.renderables(res, spec_arg)
-        if output is None and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
+        if output in (None, STDOUT) and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
             stdout_console(pipe_width(parts)).print(*parts)
             return
         text = render_text(parts)
-    if output is None:
+    if output in (None, STDOUT):
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo_err(f"wrote {output}")
 
 
 def _write_spec(res: SearchResult, path: str) -> None:
@@ -96,18 +76,18 @@ def _write_spec(res: SearchResult, path: str) -> None:
     c = best.candidate
     where = "PROXY TASK (not ImageNet) " if res.proxy else ""
     seeds = f" over {len(best.values)} seeds" if len(best.values) > 1 else ""
-    header = (f"# {res.grid.base.name} with the compound coefficients found by scalekit search "
+    header = (f"# {safe_text(res.grid.base.name)} with the compound coefficients found by "
+              f"scalekit search "
               f"(step 1, phi = 1): alpha={c.alpha:g} beta={c.beta:g} gamma={c.gamma:g},\n"
-              f"# best of {len(res.results)} candidates by {where}{res.metric} "
-              f"{report.metric_text(best)}{seeds} ({res.evaluator}).\n"
-              f"# Step 2: scalekit scale {os.path.basename(path)} --phi N\n")
+              f"# best of {len(res.results)} candidates by {where}{safe_text(res.metric)} "
+              f"{report.metric_text(best)}{seeds} ({safe_text(res.evaluator)}).\n"
+              f"# Step 2: scalekit scale {safe_text(os.path.basename(path))} --phi N\n")
     why = (f"scalekit search: best of {len(res.results)} candidates"
-           + (" on the proxy task" if res.proxy else f" by {res.metric}"))
+           + (" on the proxy task" if res.proxy else f" by {safe_text(res.metric)}"))
     text, kept = spec_text(res.grid.base, c.alpha, c.beta, c.gamma, why=why, header=header)
     write_atomic(path, text)
-    click.echo(f"wrote {path} (compound: alpha={c.alpha:g} beta={c.beta:g} gamma={c.gamma:g}"
-               + ("" if kept else "; written out as data, the spec's comments were not kept")
-               + ")", err=True)
+    echo_err(f"wrote {path} (compound: alpha={c.alpha:g} beta={c.beta:g} gamma={c.gamma:g}"
+             + ("" if kept else "; written out as data, the spec's comments were not kept") + ")")
 
 
 @click.command()
@@ -206,9 +186,11 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     with the tail of its stderr; the search goes on. Results: a ranked table, the best
     coefficients, and --write-spec for step 2 (`scalekit scale OUT.yaml --phi 3`).
     """
-    for p in (output, plot_path):
-        check_output_path(p)
-    check_artefact_path(write_spec, overwrite=overwrite)
+    # every file it reads and writes, checked before any work: none may be another
+    Files().reads("SPEC", resolve_spec(spec)).writes("--output", output, stream=True) \
+        .writes("--plot", plot_path).writes("--write-spec", write_spec, artefact=True,
+                                            overwrite=overwrite) \
+        .writes("--journal", journal).check()
     if dry_run and (write_spec or plot_path or retry_failed):
         flag = "--write-spec" if write_spec else "--plot" if plot_path else "--retry-failed"
         raise click.UsageError(f"{flag} needs an evaluated search: drop --dry-run")
@@ -226,19 +208,17 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
             evaluator = searching.resolve_evaluator(evaluate, metric=metric, timeout=timeout)
         if evaluator is not None and not dry_run and journal is None:
             journal = default_journal(spec, spec_digest(base), evaluator.identity())
-        with _sigterm_interrupts():
-            res = searching.search(
-                base, evaluator, alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
-                tolerance=tolerance, constrain=constrain, metric=metric, minimize=minimize,
-                seeds=seeds, timeout=timeout, journal=journal, retry_failed=retry_failed,
-                backend=backend, workers=workers, address=address,
-                cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, dry_run=dry_run,
-                say=say, ray_num_cpus=ray_cpus)
+        res = searching.search(
+            base, evaluator, alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
+            tolerance=tolerance, constrain=constrain, metric=metric, minimize=minimize,
+            seeds=seeds, timeout=timeout, journal=journal, retry_failed=retry_failed,
+            backend=backend, workers=workers, address=address, cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial, dry_run=dry_run, say=say, ray_num_cpus=ray_cpus)
     except SearchUsageError as e:
         raise click.UsageError(str(e)) from None
     except SearchInterrupted as e:
-        click.echo(f"scalekit: search interrupted: {e}", err=True)
-        raise KeyboardInterrupt from None
+        echo_err(f"scalekit: search interrupted: {e}")
+        raise
     if not dry_run and res.best is None:
         first = next((r for r in res.results if r.failures), None)
         detail = ""
@@ -251,5 +231,5 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
         _write_spec(res, write_spec)
     if plot_path:
         report.write_png(res, plot_path)
-        click.echo(f"wrote {plot_path}", err=True)
+        echo_err(f"wrote {plot_path}")
     _emit(res, spec, fmt, output)

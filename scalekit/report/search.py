@@ -10,7 +10,6 @@ import io
 import json
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -20,8 +19,9 @@ from ..host import machine
 from ..search.grid import CandidateGrid
 from ..search.proxy import WARNING
 from ..search.results import CandidateResult, SearchResult
+from ..text import safe_text
 from .document import md_cell
-from .tables import new_table
+from .tables import lines, new_table
 
 SEARCH_SCHEMA_VERSION = 1
 PROXY_WARNING = WARNING  # said in every report that comes from builtin:proxy
@@ -59,14 +59,15 @@ def results_table(res: SearchResult, title: str | None = None,
     """One row per candidate: ranked ones first (best on top), then failed and not run. Narrow
     enough for 80 columns (one space between columns, units in two-line headers)."""
     unit, div = _macs_unit(res.grid)
-    t = new_table(None if title is None else escape(title),
-                  caption=None if caption is None else escape(caption))
+    t = new_table(None if title is None else safe_text(title),
+                  caption=None if caption is None else lines(caption))
     t.padding = (0, 0)  # the box's column divider is a space: one between columns
     cols = ["#", "α", "β", "γ", "nominal", "achieved", "params\n(M)", f"MACs\n({unit})",
             "acts\n(M)"]
     cols += ["alike"] if res.dry_run else [_metric_header(res), "s"]
-    for c in cols:
-        t.add_column(escape(c), justify="left" if c == "alike" else "right", no_wrap=True)
+    for c in cols:  # a header of two lines is built line by line (a str is one line)
+        t.add_column(lines(*c.split("\n")), justify="left" if c == "alike" else "right",
+                     no_wrap=True)
     for i, r in enumerate(res.results):
         c, rec = r.candidate, r.candidate.record
         row = [str(r.rank) if r.rank else str(i + 1) if res.dry_run else "-",
@@ -78,7 +79,7 @@ def results_table(res: SearchResult, title: str | None = None,
         else:
             row += [metric_text(r) + (" ~" if r.tied_with_best else ""),
                     _seconds(r.seconds) if r.evaluations else ""]
-        t.add_row(*(escape(x) for x in row))
+        t.add_row(*row)  # numbers only: nothing here comes from the user
     return t
 
 
@@ -95,8 +96,7 @@ def _settings_line(res: SearchResult) -> str:
 
 def caption(res: SearchResult) -> str:
     """What the table shows, in a few plain lines."""
-    unit, _ = _macs_unit(res.grid)
-    lines = [
+    parts = [
         "phi = 1: d = alpha, w = beta, r = gamma, rounded by the spec's rules. nominal = "
         "alpha*beta^2*gamma^2; achieved = the rounded network's exact MACs / the baseline's "
         f"({res.grid.baseline.macs:,} MACs at {res.grid.baseline.resolution} px). MACs = conv + "
@@ -104,17 +104,18 @@ def caption(res: SearchResult) -> str:
         _settings_line(res),
     ]
     if res.dry_run:
-        lines.append("alike: other grid points that round to the same phi = 1 network (they "
+        parts.append("alike: other grid points that round to the same phi = 1 network (they "
                      "differ at larger phi). Dry run: nothing evaluated.")
     else:
-        lines.append(f"evaluator: {res.evaluator}; {res.seeds} seed{'s' if res.seeds > 1 else ''}"
-                     f" per candidate; backend {res.backend}. {'↓ lower' if res.minimize else '↑ higher'}"
-                     " is better; s = seconds of its evaluations."
+        better = "↓ lower" if res.minimize else "↑ higher"
+        parts.append(f"evaluator: {res.evaluator}; {res.seeds} seed{'s' if res.seeds > 1 else ''}"
+                     f" per candidate; backend {res.backend}. {better} is better; s = seconds of "
+                     "its evaluations."
                      + (" ~ = not distinguishable from the best (mean ± sd intervals overlap)."
                         if res.seeds > 1 else ""))
     if res.proxy:
-        lines.append(PROXY_WARNING + ".")
-    return "\n".join(lines)
+        parts.append(PROXY_WARNING + ".")
+    return "\n".join(parts)
 
 
 def _aliases(c: Any) -> str:
@@ -183,10 +184,10 @@ def renderables(res: SearchResult, spec_arg: str) -> list[Any]:
     title = f"{base.name}: compound scaling step 1 at phi = 1, {len(res.results)} {what}"
     if res.proxy:
         title += " on the PROXY TASK (not ImageNet)"
-    lines = list(res.notes) + summary_lines(res, spec_arg)
-    # title and caption outside the table: in it they would wrap at the (narrow) table's width
-    return [Text(title, style="bold"), results_table(res, None, None),
-            Text(caption(res) + "\n\n" + "\n".join(lines))]
+    below = caption(res).split("\n") + [""] + list(res.notes) + summary_lines(res, spec_arg)
+    # title and caption outside the table: in it they would wrap at the (narrow) table's width;
+    # every line escaped (a spec name, a template, a failure's stderr can hold anything)
+    return [Text(safe_text(title), style="bold"), results_table(res), lines(*below)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def rows(res: SearchResult) -> list[dict[str, Any]]:
         out.append({"rank": r.rank or "", "alpha": c.alpha, "beta": c.beta, "gamma": c.gamma,
                     "nominal_cost": round(c.nominal, 6), "achieved_cost": round(c.achieved, 6),
                     "resolution": rec.resolution, "params": rec.params, "macs": rec.macs,
-                    "acts": rec.acts, "metric": res.metric,
+                    "acts": rec.acts, "metric": safe_text(res.metric),
                     "mean": "" if r.mean is None else round(r.mean, 6),
                     "spread": "" if r.spread is None else round(r.spread, 6),
                     "seeds_ok": len(r.ok), "seconds": round(r.seconds, 2), "status": r.status,

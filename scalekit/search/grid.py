@@ -20,15 +20,18 @@ Torch-free and instant: counting is analytic.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from ..errors import ScalekitError
+from ..errors import ArgumentError
 from ..records import ModelRecord, Networks, make_record, network_key
 from ..scaling import coefficients, scale
 from ..spec import Spec, spec_to_yaml
+from ..text import safe_text
 
 CONSTRAINTS = ("nominal", "achieved")
 MAX_POINTS = 200_000  # grid points in the box: past this the ranges are a typo
@@ -39,9 +42,10 @@ DEFAULT_TARGET = 2.0
 DEFAULT_TOLERANCE = 0.1
 
 
-class SearchUsageError(ScalekitError):
+class SearchUsageError(ArgumentError):
     """Search settings that cannot make a search: impossible ranges, a step of 0, a tolerance that
-    leaves no candidate, an evaluator template without {spec}. A usage error (exit 2)."""
+    leaves no candidate, an evaluator template without {spec}. A usage error (exit 2); from the
+    Python API an :class:`~scalekit.errors.ArgumentError` (so also a ``ValueError``)."""
 
 
 def _decimal(v: object, what: str) -> Decimal:
@@ -170,15 +174,47 @@ def _as_decimal(v: Decimal | float) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(repr(float(v)))
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` (a spec or a part of one) as plain JSON data with every field that holds its
+    default left out, so that a later scalekit adding a field (with a default) to a spec's
+    dataclasses names the same network, and the same spec, as before."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            if f.name == "path" or not f.compare:
+                continue
+            v = getattr(obj, f.name)
+            if f.default is not dataclasses.MISSING and v == f.default:
+                continue
+            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
+                continue
+            out[f.name] = canonical(v)
+        return {"": type(obj).__name__, **out}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(x) for x in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, float):
+        return repr(obj)  # exact
+    return obj
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def network_digest(spec: Spec) -> str:
-    """A short, stable name of the realised network (its :func:`network_key`): the journal's
-    key. Specs that scale to the same network under different coefficients share it."""
-    return hashlib.sha256(repr(network_key(spec)).encode("utf-8")).hexdigest()[:16]
+    """A short, stable name of the realised network (what :func:`network_key` holds: every
+    channel, repeat and the resolution, not the name): the journal's key. Specs that scale to
+    the same network under different coefficients share it."""
+    return _digest(canonical(list(network_key(spec))))
 
 
 def spec_digest(spec: Spec) -> str:
-    """The baseline spec as data (comments and layout aside): the journal's spec identity."""
-    return hashlib.sha256(spec_to_yaml(spec).encode("utf-8")).hexdigest()[:16]
+    """The baseline spec as data (comments and layout aside; fields at their defaults left
+    out): the journal's spec identity."""
+    return _digest(canonical(spec))
 
 
 @dataclass(frozen=True)
@@ -233,7 +269,7 @@ class Candidate:
     def spec_yaml(self) -> str:
         """The candidate's scaled network as a plain spec (what an evaluator's {spec} reads)."""
         r = self.record
-        header = (f"# {self.spec.name}: a phi = 1 candidate of scalekit search "
+        header = (f"# {safe_text(self.spec.name)}: a phi = 1 candidate of scalekit search "
                   f"({self.point.label()}; alpha*beta^2*gamma^2 = {self.nominal:.6g}, "
                   f"achieved {self.achieved:.4f}x the baseline's MACs).\n"
                   f"# Plain spec: {r.params:,} params, {r.macs:,} MACs at {r.resolution} px.\n")

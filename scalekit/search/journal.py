@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -117,6 +118,9 @@ def open_journal(path: str, header: Header, *, say: Callable[[str], None] | None
     another search holds."""
     if os.path.isdir(path):
         raise JournalError(f"{path}: is a directory, not a journal")
+    if os.path.lexists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise JournalError(f"{path}: not a regular file (a FIFO, a socket or a device is never "
+                           "a journal)")
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise JournalError(f"{path}: directory {d} does not exist")
