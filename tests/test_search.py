@@ -664,3 +664,26 @@ def test_a_hostile_spec_name_reaches_no_stream_raw(tmp_path, fake):
         assert "\x1b" not in text
     assert "Evil\\x1b[31m\\n[bold]x[/bold]" in r.stdout
     assert load_spec(out).name == "Evil\x1b[31m\n[bold]x[/bold]"  # the name itself is kept
+
+
+def test_journal_keys_survive_a_scalekit_that_adds_a_field_with_a_default():
+    """The journal names a network (and the spec) by its data with defaults left out: a later
+    scalekit whose dataclasses gain a field (at its default) finds the same entries."""
+    import dataclasses
+
+    from scalekit.spec import HeadSpec
+
+    spec = load_spec(spec_path("efficientnet_b0"))
+    newer_head = dataclasses.make_dataclass(
+        "HeadSpec", [("future", int, dataclasses.field(default=0))], bases=(HeadSpec,),
+        frozen=True)
+    fields = {f.name: getattr(spec.head, f.name) for f in dataclasses.fields(HeadSpec)}
+    newer = dataclasses.replace(spec, head=newer_head(**fields))
+    assert gridmod.network_digest(newer) == gridmod.network_digest(spec)
+    assert gridmod.spec_digest(newer) == gridmod.spec_digest(spec)
+    changed = dataclasses.replace(spec, head=newer_head(**fields, future=1))
+    assert gridmod.network_digest(changed) != gridmod.network_digest(spec)
+    wider = scalekit.scale(spec, width=1.1)
+    assert gridmod.network_digest(wider) != gridmod.network_digest(spec)
+    renamed = dataclasses.replace(wider, name="another name", description="x")
+    assert gridmod.network_digest(renamed) == gridmod.network_digest(wider)

@@ -13,6 +13,7 @@ import pytest
 
 import scalekit
 
+from .conftest import run_cli
 from .test_search import FAKE, FINE, PY
 
 ray = pytest.importorskip("ray")
@@ -61,3 +62,20 @@ def test_a_failing_ray_task_is_recorded(tmp_path, ray_tmp):
                           ray_temp_dir=ray_tmp, timeout=30)
     (row,) = res.results
     assert row.status == "failed" and row.failures[0].reason == "exit status 4"
+
+
+def test_an_address_where_nothing_answers_is_one_line_at_once(tmp_path):
+    """ray.init would retry for many minutes; the search asks the port first."""
+    import socket
+
+    with socket.socket() as s:  # a free port on this machine, closed again: nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = tmp_path / "fine.yaml"
+    spec.write_text(FINE)
+    r = run_cli("search", str(spec), "--evaluate", f"{PY} -c pass {{spec}}", "--alpha", "1.2",
+                "--beta", "1.1", "--gamma", "1.15", "--backend", "ray", "--address",
+                f"127.0.0.1:{port}", "--journal", str(tmp_path / "j.jsonl"))
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: --address 127.0.0.1:{port}: nothing answers at "), last

@@ -23,7 +23,9 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import pickle
+import re
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -184,6 +186,25 @@ def import_ray() -> Any:
     return ray
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _probe(address: str) -> None:
+    """An address HOST:PORT (or ray://HOST:PORT) must answer before ray.init is asked to join
+    it: where nothing listens, ray.init retries for many minutes. ``auto`` fails fast on its
+    own."""
+    hostport = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=3).close()
+    except OSError as e:
+        raise BackendError(f"--address {address}: nothing answers at {host}:{port} "
+                           f"({e.strerror or type(e).__name__}); is the Ray cluster running "
+                           "(ray start --head)?") from None
+
+
 def ray_task(evaluator: Any, task: Task) -> Evaluation:
     """What a Ray worker runs: one evaluation, its process group killed at its timeout."""
     return _evaluate(evaluator, task)
@@ -215,6 +236,8 @@ class RayBackend:
         """Connect (or start); True when this search started Ray and must shut it down."""
         if ray.is_initialized():
             return False
+        if self.address:
+            _probe(self.address)
         import logging
 
         # quiet: the evaluations' output is captured by the evaluators (stderr tails), so
@@ -258,8 +281,8 @@ class RayBackend:
                         try:
                             ev = ray.get(ref)
                         except Exception as e:  # noqa: BLE001 - a worker or node died
-                            ev = failed(t, f"the Ray task failed: {type(e).__name__}: "
-                                           f"{' '.join(str(e).split())[:200]}")
+                            why = _ANSI.sub("", " ".join(str(e).split()))[:200]
+                            ev = failed(t, f"the Ray task failed: {type(e).__name__}: {why}")
                         on_result(ev)
             except KeyboardInterrupt:
                 # not force: the task sees KeyboardInterrupt and kills its command's process
