@@ -54,11 +54,14 @@ class Checked:
 def check(baseline: str, *, specs: Query | None = None, update: bool = False,
           tolerance: float = 0.0, latency_tolerance: float | None = None,
           measure: MeasureFn | None = None, command: str = "scalekit check",
-          say=queries.quiet) -> Checked:
+          say=queries.quiet, max_memory: float | None = None,
+          memory_kind: str = "inference") -> Checked:
     """Compare ``baseline`` (a path) with the numbers computed now: those of ``specs`` (a
     ``check`` query) when given, else of the baseline's own query. ``update``: the comparison is
     only shown (a missing baseline is created from ``specs``). ``latency_tolerance``: compare
-    median latency too (the query's records are timed again with ``measure``).
+    median latency too (the query's records are timed again with ``measure``). ``max_memory``
+    (bytes): also fail any current model whose ``memory_kind`` memory exceeds it (the memory
+    guard's estimate, from the plan: nothing is built).
     Raises :class:`BaselineError` when the check cannot be made."""
     if update and not os.path.exists(baseline):
         if specs is None:
@@ -98,7 +101,9 @@ def check(baseline: str, *, specs: Query | None = None, update: bool = False,
                 "rewrite the baseline with --update)")
         warnings.append(f"{baseline}: the convention changes from {before} to {after}")
     result = regression.compare_documents(old, current, tolerance=tolerance,
-                                          latency_tolerance=None if update else latency_tolerance)
+                                          latency_tolerance=None if update else latency_tolerance,
+                                          max_memory=None if update else max_memory,
+                                          memory_kind=memory_kind)
     if update:
         n = len(result.changes)
         return Checked(result, f"updating {baseline}: {f'{n} changes' if n else 'no changes'}",

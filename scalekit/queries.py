@@ -185,34 +185,52 @@ MAX_THREADS = 4096
 MAX_BATCH = 1_000_000
 
 
-def _timing(on: bool, budget_s: float) -> dict[str, tuple[Check, Any]]:
-    return {"latency": (_bool, on), "threads": (_int(1, MAX_THREADS), 1),
-            "batch": (_int(1, MAX_BATCH), 1), "optimize": (_bool, False),
-            "time_budget": (_number(0.0), budget_s)}
+LATENCY_KINDS = ("predicted", "measured", "both")
+RUNTIMES = ("eager", "optimized", "onnxruntime")  # scalekit.latency.runtimes.RUNTIMES
+
+
+def _latency(v: Any) -> str | bool:
+    """``false`` (no latency) or a kind of latency. ``true`` is what version-2 reports stored
+    when latency was on, which was always measured: it reads as ``measured``."""
+    if v is True:
+        return "measured"
+    if v is False or v in LATENCY_KINDS:
+        return v
+    raise ValueError(f"expected false or one of {', '.join(LATENCY_KINDS)}")
+
+
+def _timing(on: str | bool, budget_s: float) -> dict[str, tuple[Check, Any]]:
+    return {"latency": (_latency, on), "runtime": (_choice(*RUNTIMES), "eager"),
+            "threads": (_int(1, MAX_THREADS), 1), "batch": (_int(1, MAX_BATCH), 1),
+            "optimize": (_bool, False), "time_budget": (_number(0.0), budget_s)}
 
 
 _HARNESS = {"warmup": (_int(0, 10_000), 3), "min_runs": (_int(1, 1_000_000), 10),
             "max_runs": (_int(1, 1_000_000), 200)}
 _TARGETS = {f"target_{m}": (_optional(_number(0.0)), None)
-            for m in ("macs", "params", "acts", "latency")}
+            for m in ("macs", "params", "acts", "latency", "memory")}
+MEMORY_KINDS = ("inference", "training")
 
 PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "list": {},
-    "info": {"spec": (_name, None), **_COUNTER, **_CONVENTION, **_timing(True, 5.0)},
+    "info": {"spec": (_name, None), **_COUNTER, **_CONVENTION, **_timing("predicted", 2.0)},
     "scale": {"spec": (_name, None), **SCALING, "strategy": (_optional(_text), None),
               "factor": (_FINITE, None), **_COUNTER, **_CONVENTION,
-              **_timing(True, 5.0)},
+              **_timing("predicted", 2.0)},
     "compare": {"specs": (_names, []), "mode": (_optional(_list_of(MODES)), None),
                 "table": (_optional(_tables), None), "match": (_optional(_choice("macs")), None),
                 "budget": (_optional(_number(0.0)), None), **_COUNTER, **_CONVENTION,
-                **_timing(True, 5.0)},
+                **_timing("predicted", 2.0)},
     "fit": {"spec": (_name, None), **_TARGETS, "mode": (_choice(*DIAL_MODES), "compound"),
-            "threads": (_int(1, MAX_THREADS), 1), "max_measurements": (_int(2, 10_000), 12)},
+            "threads": (_int(1, MAX_THREADS), 1), "max_measurements": (_int(2, 10_000), 12),
+            "latency": (_choice("predicted", "measured"), "predicted"),
+            "runtime": (_choice(*RUNTIMES), "eager"), "batch": (_int(1, MAX_BATCH), 1),
+            "memory": (_choice(*MEMORY_KINDS), "inference")},
     "sweep": {"spec": (_name, None), "mode": (_list_of(DIAL_MODES), list(sweeps.DEFAULT_MODES)),
               "values": (_optional(_numbers), None), "y": (_choice("params", "acts", "latency"),
                                                           "params"),
               **_COUNTER, **_timing(False, 1.0)},
-    "bench": {"specs": (_some_names, None), **SCALING, **_timing(True, 5.0), **_HARNESS},
+    "bench": {"specs": (_some_names, None), **SCALING, **_timing("measured", 5.0), **_HARNESS},
     "check": {"specs": (_some_names, None), **_COUNTER, **_CONVENTION, **SCALING},
 }
 REQUIRED = {"info": ("spec",), "scale": ("spec",), "fit": ("spec",), "sweep": ("spec",),
@@ -321,7 +339,20 @@ class Outcome:
     view: Any = None
 
 
-def _timing_options(p: Mapping[str, Any], run: Run) -> TimingOptions | None:
+def _check_timing(p: Mapping[str, Any]) -> None:
+    """Timing parameters that contradict each other (a usage error, before anything runs)."""
+    if not p.get("latency") or p.get("optimize") is None:
+        return
+    if p["optimize"] and p["latency"] == "predicted":
+        raise QueryError("--optimize times an optimised copy beside eager: it needs --latency "
+                         "measured or both (or --runtime optimized, which predicts it)")
+    if p["optimize"] and p["runtime"] != "eager":
+        raise QueryError("--optimize times an optimised copy beside eager: it needs --runtime "
+                         "eager (--runtime optimized times the optimised copy alone)")
+
+
+def _timing_options(p: Mapping[str, Any], run: Run, *,
+                    interleave: bool = False) -> TimingOptions | None:
     if run.measure is None or not p.get("latency", True):
         return None
     from .latency.networks import TimingOptions
@@ -332,12 +363,14 @@ def _timing_options(p: Mapping[str, Any], run: Run) -> TimingOptions | None:
         raise QueryError(f"--threads: {e}") from None
     harness = {k: p[k] for k in _HARNESS if k in p}
     return TimingOptions(batch=p["batch"], threads=p["threads"], optimize=p["optimize"],
-                         force=run.force, budget_s=p["time_budget"], **harness)
+                         force=run.force, budget_s=p["time_budget"], kind=p["latency"],
+                         runtime=p["runtime"], interleave=interleave, **harness)
 
 
-def _timed(records: list[ModelRecord], p: Mapping[str, Any],
-           run: Run) -> tuple[list[ModelRecord], dict[str, Any]]:
-    options = _timing_options(p, run)
+def _timed(records: list[ModelRecord], p: Mapping[str, Any], run: Run, *,
+           interleave: bool = False) -> tuple[list[ModelRecord], dict[str, Any]]:
+    records = [replace(r, memory_batch=p["batch"]) for r in records]  # memory at the batch
+    options = _timing_options(p, run, interleave=interleave)
     if options is None:
         return records, {}
     return run.measure(records, options)  # type: ignore[misc]
@@ -357,6 +390,7 @@ def query_inputs(query: Query) -> list[str]:
 
 def run_query(query: Query, run: Run = Run()) -> Outcome:
     """Compute what ``query`` asks for."""
+    _check_timing(query.params)
     return _RUNNERS[query.command](query.params, run)
 
 
@@ -480,12 +514,23 @@ def _compare(p: Mapping[str, Any], run: Run) -> Outcome:
         groups.append(Group("matched" if matched else "scaling", rows, rest, p["budget"]))
     if 4 in chosen:
         groups.append(Group("table4", tables.table4(counter=counter)))
-    records, extra = _timed([with_convention(r, p["convention"]) for g in groups
-                             for r in g.records], p, run)
-    start = 0
+    # Table 4 compares its two networks: measured, they are timed interleaved (A, B, A, B),
+    # so that both see the same machine and the speedup comes with an interval
+    plain = [with_convention(r, p["convention"]) for g in groups if g.kind != "table4"
+             for r in g.records]
+    paired = [with_convention(r, p["convention"]) for g in groups if g.kind == "table4"
+              for r in g.records]
+    records, extra = _timed(plain, p, run) if plain else ([], {})
+    timed4: list[ModelRecord] = []
+    if paired:
+        timed4, extra4 = _timed(paired, p, run, interleave=True)
+        extra = extra or extra4
+    by_kind = {"table4": iter(timed4)}
+    rest = iter(records)
     for i, g in enumerate(groups):  # the timed records back into their tables
-        groups[i] = replace(g, records=records[start:start + len(g.records)])
-        start += len(g.records)
+        source = by_kind.get(g.kind, rest)
+        groups[i] = replace(g, records=[next(source) for _ in g.records])
+    records = [r for g in groups for r in g.records]
     return Outcome(records, extra, view=groups)
 
 
@@ -501,30 +546,49 @@ def _fit(p: Mapping[str, Any], run: Run) -> Outcome:
     given = {k[len("target_"):]: v for k, v in p.items() if k.startswith("target_") and v is not None}
     if len(given) != 1:
         raise QueryError("give exactly one of --target-macs, --target-params, --target-acts, "
-                         "--target-latency")
+                         "--target-latency, --target-memory")
     (metric, target), = given.items()
     cost = None
+    max_evals = p["max_measurements"]
+    predicted = metric == "latency" and p["latency"] == "predicted"
     if metric == "latency":
         if run.measure is None:
             raise QueryError("its `fit` searched a latency target, which only a new measurement "
                              "can recompute (and noise may move the answer): give "
                              "--latency-tolerance, or keep a fit with a MACs/params/acts target")
-        from .latency.networks import latency_cost
-
         try:
             check_threads(p["threads"])
         except ValueError as e:
             raise QueryError(f"--threads: {e}") from None
-        cost = latency_cost(p["threads"], 0.5, lambda msg: run.say(f"scalekit: {msg}"))
+        say = lambda msg: run.say(f"scalekit: {msg}")  # noqa: E731
+        if predicted:  # each network predicted (its missing blocks timed once, then kept)
+            from .latency.prediction import predicted_cost
+
+            cost = predicted_cost(p["threads"], p["runtime"], p["batch"], run.say,
+                                  force=run.force)
+            max_evals = 4 * p["max_measurements"]
+        else:
+            from .latency.networks import latency_cost
+
+            cost = latency_cost(p["threads"], 0.5, say, runtime=p["runtime"])
+    elif metric == "memory":
+        cost = budget.memory_cost(p["memory"], p["batch"])
     base = load_named(p["spec"])
     networks = Networks()
-    res = budget.fit(base, p["mode"], metric, target, cost=cost,
-                     max_measurements=p["max_measurements"], networks=networks)
+    res = budget.fit(base, p["mode"], metric, target, cost=cost, max_measurements=max_evals,
+                     networks=networks)
+    confirmed = None
+    if predicted:  # the pick, and the step above it, confirmed by measuring them whole
+        from .latency.prediction import confirm
+
+        res, confirmed = confirm(res, p["threads"], p["runtime"], p["batch"], run.say,
+                                 force=run.force)
     rows = []
     for label, c in (("baseline", res.baseline), ("fit", res.best),
                      ("next step up" if res.resolved else "over target", res.above)):
         rec = make_record(c.spec, coefficients=c.coefficients, mode=label, base=base.name,
                           networks=networks)
+        rec = replace(rec, memory_batch=p["batch"])
         rows.append((label, c, replace(rec, latency=c.latency) if c.latency else rec))
     d = dial(base, p["mode"])
     extra = {"fit": {
@@ -533,7 +597,11 @@ def _fit(p: Mapping[str, Any], run: Run) -> Outcome:
         "next": {"value": res.above.value, "achieved": res.above.cost,
                  "ratio": res.above.cost / target},
         "scale_flags": d.flags(res.best.value), "evaluations": res.evaluations,
-        "measured": res.measured, "resolved": res.resolved}}
+        "measured": res.measured and not predicted, "resolved": res.resolved}}
+    if metric == "latency":
+        extra["fit"].update(latency=p["latency"], runtime=p["runtime"], confirmed=confirmed)
+    if metric == "memory":
+        extra["fit"].update(memory=p["memory"], batch=p["batch"])
     return Outcome([r for _, _, r in rows], extra, view=Fitted(res, rows))
 
 

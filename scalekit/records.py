@@ -23,6 +23,7 @@ from . import conventions
 from .blocks import kind
 from .bundled import load_named
 from .counting import Counts, NetworkCount, count_plan
+from .memory import MemoryEstimate, estimate_memory
 from .plan import NetworkPlan, StagePlan, expand
 from .scaling import Coefficients, scale_spec
 from .spec import Spec
@@ -99,6 +100,7 @@ class ModelRecord:
     network: Spec | None = field(default=None, compare=False, repr=False)
     plan: NetworkPlan | None = field(default=None, compare=False, repr=False)
     analytic: NetworkCount | None = field(default=None, compare=False, repr=False)
+    memory_batch: int = field(default=1, compare=False, repr=False)  # the batch memory is for
 
     @property
     def unit(self) -> str:
@@ -114,6 +116,14 @@ class ModelRecord:
     def flops(self) -> int:
         """FLOPs: 2 x MACs, or the count itself under a convention counted in FLOPs."""
         return 2 * self.macs if self.unit == "MACs" else self.macs
+
+    @property
+    def memory(self) -> MemoryEstimate | None:
+        """Parameters, the inference peak and training memory at ``memory_batch``, from the
+        plan (:func:`scalekit.memory.estimate_memory`, the memory guard's estimate)."""
+        if self.plan is None:
+            return None
+        return estimate_memory(self.plan, self.memory_batch, self.analytic)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.coefficients
@@ -135,6 +145,7 @@ class ModelRecord:
             "flops": self.flops,
             "acts": self.acts,
             "latency": self.latency,
+            "memory": None if (m := self.memory) is None else m.to_dict(),
             "reference": self.reference,
             "notes": list(self.notes),
             "stages": [s.to_dict() for s in self.stages],

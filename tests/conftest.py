@@ -54,6 +54,21 @@ def assert_no_torch(*commands: list[str], expect: str = "") -> None:
     assert out.stdout.strip() == "ok"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def latency_cache(tmp_path_factory):
+    """Every test (and every scalekit it starts) keeps its latency table in one directory of
+    the session's, never in the user's cache: the first test that predicts a latency builds it
+    (calibration included), the others read it."""
+    path = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("SCALEKIT_CACHE_DIR")
+    os.environ["SCALEKIT_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("SCALEKIT_CACHE_DIR", None)
+    else:
+        os.environ["SCALEKIT_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread: the machine is small and shared, and two OpenMP threads beside

@@ -161,7 +161,11 @@ def test_sweep_latency_on_a_tiny_model(tmp_path):
     counted = json.loads(invoke("sweep", str(path), "--mode", "width", "--values", "1,2",
                                 "--format", "json").stdout)["records"]
     r = invoke("sweep", str(path), "--mode", "width", "--values", "1,2", "--latency",
-               "--format", "json")
+               "--format", "json")  # a bare --latency predicts
+    for rec in json.loads(r.stdout)["records"]:
+        assert rec["latency"]["kind"] == "predicted" and rec["latency"]["predicted_ms"] > 0
+    r = invoke("sweep", str(path), "--mode", "width", "--values", "1,2", "--latency",
+               "measured", "--format", "json")
     recs = json.loads(r.stdout)["records"]
     for rec, c in zip(recs, counted):
         assert (rec["params"], rec["macs"], rec["acts"]) == (c["params"], c["macs"], c["acts"])

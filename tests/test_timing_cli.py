@@ -48,6 +48,7 @@ stages:
 # a short harness: tests check what the numbers are, never how small
 QUICK = ("--warmup", "1", "--min-runs", "3", "--max-runs", "4", "--time-budget", "0.2")
 SHORT = ("--time-budget", "0.2")  # info / scale / compare: at least 10 runs, then stop
+MEASURED = ("--latency", "measured", *SHORT)
 
 
 @pytest.fixture
@@ -157,7 +158,8 @@ def test_bench_usage_errors(tiny, args, words):
 
 
 def test_progress_bar_on_a_terminal(tiny, monkeypatch):
-    """On a terminal, a bar per model (and optimised copy), runs done of runs expected."""
+    """On a terminal, a bar per model (one for a model and its optimised copy, timed
+    interleaved), runs done of runs expected."""
     screen = io.StringIO()
     monkeypatch.setattr(cliutil, "stderr_console",
                         lambda: Console(file=screen, force_terminal=True, color_system=None,
@@ -168,7 +170,7 @@ def test_progress_bar_on_a_terminal(tiny, monkeypatch):
     assert timed.latency["runs"] == timed.latency["optimized"]["runs"] == 3
     assert extra["timing"]["threads"] == 1
     text = screen.getvalue()
-    assert "timing Tiny (1/1)" in text and "timing Tiny (1/1, optimised)" in text
+    assert "timing Tiny (1/1, interleaved)" in text
     assert "0/3 runs" in text and "scalekit: timing" not in text
 
 
@@ -230,12 +232,20 @@ def test_optimize_needs_latency(tiny):
 # latency columns of info, scale, compare
 
 
-def test_info_measures_by_default_and_says_on_what(tiny):
+def test_info_predicts_by_default_and_measures_on_request(tiny):
     counted = as_json("info", tiny, "--no-latency")["records"][0]
     assert counted["latency"] is None
-    r = invoke("info", tiny, "--optimize", *SHORT)
-    assert "latency: " in r.output and "optimised: " in r.output and "x the eager speed" in r.output
-    assert "fp32 matmul peak" in r.output
+    doc = as_json("info", tiny)
+    assert_valid(doc)
+    lat = doc["records"][0]["latency"]
+    assert lat["kind"] == "predicted" and lat["predicted_ms"] > 0 and "median_ms" not in lat
+    assert lat["runtime"] == "eager" and isinstance(lat["trusted"], bool)
+    assert doc["timing"]["kind"] == "predicted" and doc["query"]["params"]["latency"] == "predicted"
+    assert "latency, predicted (eager): " in invoke("info", tiny).output
+    r = invoke("info", tiny, "--optimize", *SHORT)  # --optimize measures
+    assert "latency, measured (eager): " in r.output and "optimised: " in r.output
+    assert "x the eager speed" in r.output and "95% interval" in r.output
+    assert "fp32 matmul peak" in r.output and "Latency MEASURED" in r.output
     doc = as_json("info", tiny, "--optimize", *SHORT)
     assert_valid(doc)
     rec = doc["records"][0]
@@ -243,26 +253,28 @@ def test_info_measures_by_default_and_says_on_what(tiny):
                                                          counted["acts"])
     assert_sane(rec["latency"], rec["macs"])
     assert rec["latency"]["runs"] >= 10  # the command line's harness: at least 10 timed runs
-    assert doc["query"]["params"]["latency"] is True
+    lo, hi = rec["latency"]["optimized"]["speedup_interval"]
+    assert lo <= rec["latency"]["optimized"]["speedup"] <= hi
+    assert doc["query"]["params"]["latency"] == "measured"
 
 
 def test_scale_times_baseline_and_scaled(tiny):
-    doc = as_json("scale", tiny, "--width", "2", *SHORT)
+    doc = as_json("scale", tiny, "--width", "2", *MEASURED)
     base, scaled = doc["records"]
     for rec in (base, scaled):
         assert_sane(rec["latency"], rec["macs"])
-    out = invoke("scale", tiny, "--width", "2", *SHORT).output
-    assert "latency ms ± IQR" in out and "GFLOP/s (% peak)" in out and "of MACs" in out
+    out = invoke("scale", tiny, "--width", "2", *MEASURED).output
+    assert "measured ms ± IQR (eager)" in out and "GFLOP/s (% peak)" in out and "of MACs" in out
 
 
 def test_scale_interrupted_writes_no_out_spec(tiny, tmp_path, monkeypatch, capsys):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(timing, "measure_latency", interrupt)
+    monkeypatch.setattr(timing, "measure_interleaved", interrupt)
     out = tmp_path / "scaled.yaml"
     with pytest.raises(SystemExit) as e:
-        main(["scale", tiny, "--width", "2", "--out", str(out)])
+        main(["scale", tiny, "--width", "2", "--latency", "measured", "--out", str(out)])
     assert e.value.code == 130
     assert not out.exists()
     assert "interrupted while timing" in capsys.readouterr().err
@@ -272,16 +284,16 @@ def test_memory_guard_refuses_before_timing(tmp_path):
     huge = tmp_path / "huge.yaml"
     huge.write_text("name: huge\nresolution: 20000\nstem: {out: 64}\n"
                     "stages:\n  - {block: conv, out: 300000, stride: 2}\n")
-    r = run_cli("info", str(huge))
+    r = run_cli("info", str(huge), "--latency", "measured")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs about" in lines[0] and "--force" in lines[0]
 
 
 def test_compare_latency_columns(tiny):
-    out = invoke("compare", tiny, "--mode", "width", *SHORT).output
-    assert "latency ms ± IQR" in out and "GFLOP/s (% peak)" in out
-    recs = as_json("compare", tiny, "--mode", "width", *SHORT)["records"]
+    out = invoke("compare", tiny, "--mode", "width", *MEASURED).output
+    assert "measured ms ± IQR (eager)" in out and "GFLOP/s (% peak)" in out
+    recs = as_json("compare", tiny, "--mode", "width", *MEASURED)["records"]
     assert [r["mode"] for r in recs] == ["baseline", "width"]
     for rec in recs:
         assert_sane(rec["latency"], rec["macs"])
@@ -310,18 +322,22 @@ def test_no_latency_never_imports_torch(tiny):
 # compare --table 4
 
 
-def fake_latency(model, resolution, **kw):
+def fake_interleaved(models, resolutions, **kw):
     """The harness's answer for the two Table 4 networks, told apart by input size (ResNet-152
     at 224 px, EfficientNet-B1 at 240 px): 400 ms and 80 ms, so our speedup is 5.0x."""
-    median = 400.0 if resolution == (224, 224) else 80.0
-    return Latency.from_samples([median * 0.99, median, median * 1.02], warmup=kw["warmup"],
-                                threads=kw["threads"], batch=kw["batch"])
+    out = []
+    for resolution in resolutions:
+        median = 400.0 if tuple(resolution) == (224, 224) else 80.0
+        out.append(Latency.from_samples([median * 0.99, median, median * 1.02, median * 1.01],
+                                        warmup=kw["warmup"], threads=kw["threads"],
+                                        batch=kw["batch"], cpu_share=1.0))
+    return out
 
 
 def test_table4_paper_figures_and_our_speedup(monkeypatch, published):
-    monkeypatch.setattr(timing, "measure_latency", fake_latency)
+    monkeypatch.setattr(timing, "measure_interleaved", fake_interleaved)
     monkeypatch.setattr(build, "build_model", lambda plan: torch.nn.Identity())  # not timed
-    doc = as_json("compare", "--table", "4")
+    doc = as_json("compare", "--table", "4", "--latency", "measured")
     assert_valid(doc)
     recs = {r["name"]: r for r in doc["records"]}
     assert list(recs) == ["ResNet-152", "EfficientNet-B1"]
@@ -335,19 +351,23 @@ def test_table4_paper_figures_and_our_speedup(monkeypatch, published):
     b1 = published["torchvision"]["efficientnet_b1"]
     assert recs["EfficientNet-B1"]["params"] == b1["params"]
     assert recs["EfficientNet-B1"]["resolution"] == b1["resolution"]
-    assert recs["EfficientNet-B1"]["latency"]["median_ms"] == 80.0
-    table = invoke("compare", "--table", "4").output
+    assert recs["EfficientNet-B1"]["latency"]["median_ms"] == pytest.approx(80.4)
+    rel = recs["EfficientNet-B1"]["latency"]["speedup_over_first"]
+    assert rel["to"] == "ResNet-152" and rel["speedup"] == pytest.approx(5.0)
+    assert rel["interval"][0] <= 5.0 <= rel["interval"][1]  # paired samples: a tight interval
+    table = invoke("compare", "--table", "4", "--latency", "measured").output
     assert "Table 4" in table and "0.554" in table and "0.098" in table and "5.7x" in table
-    assert "5.0x as fast as ResNet-152 here (the paper: 5.7x)" in table
-    assert "1 thread, batch 1" in table
+    assert "runs 5.0x (" in table and "as fast as ResNet-152 here (the paper: 5.7x)" in table
+    assert "timed interleaved" in table and "1 thread, batch 1" in table
 
 
 def test_table4_baseline_is_recounted_by_check(monkeypatch, tmp_path):
-    monkeypatch.setattr(timing, "measure_latency", fake_latency)
+    monkeypatch.setattr(timing, "measure_interleaved", fake_interleaved)
     monkeypatch.setattr(build, "build_model", lambda plan: torch.nn.Identity())
     baseline = tmp_path / "t4.json"
-    invoke("compare", "--table", "4", "--format", "json", "-o", str(baseline))
-    monkeypatch.setattr(timing, "measure_latency", None)  # a counts-only check times nothing
+    invoke("compare", "--table", "4", "--latency", "measured", "--format", "json", "-o",
+           str(baseline))
+    monkeypatch.setattr(timing, "measure_interleaved", None)  # a counts-only check times nothing
     r = invoke("check", "-b", str(baseline))
     assert "2 models compared" in r.output and "latency not compared" in r.output
 
@@ -367,16 +387,16 @@ def test_interrupt_reports_what_was_measured_and_writes_nothing(tmp_path, monkey
         specs.append(tmp_path / f"{name}.yaml")
         specs[-1].write_text(TINY.format(name=name))
     calls = []
-    real = timing.measure_latency
+    real = timing.measure_interleaved
 
-    def second_is_interrupted(model, resolution, **kw):
-        calls.append(resolution)
+    def second_is_interrupted(models, resolutions, **kw):
+        calls.append(resolutions)
         if len(calls) == 2:  # TinyB, after 2 timed runs
             raise LatencyInterrupted(Latency.from_samples([5.0, 7.0], warmup=1, threads=1,
                                                           batch=1))
-        return real(model, resolution, **kw)
+        return real(models, resolutions, **kw)
 
-    monkeypatch.setattr(timing, "measure_latency", second_is_interrupted)
+    monkeypatch.setattr(timing, "measure_interleaved", second_is_interrupted)
     out = tmp_path / "report.json"
     out.write_text("old\n")
     with pytest.raises(SystemExit) as e:
@@ -387,7 +407,7 @@ def test_interrupt_reports_what_was_measured_and_writes_nothing(tmp_path, monkey
     err = captured.err
     assert "interrupted while timing TinyB" in err and "1 of 2 models timed" in err
     assert "TinyA: " in err and "ms median" in err
-    assert "TinyB: 6.00 ms median, IQR 1.00 ms, 2 runs (unfinished)" in err
+    assert "TinyB: 6.0 ms median, IQR 1.0 ms, 2 runs (unfinished)" in err  # the IQR's digits
     assert err.rstrip().endswith("scalekit: interrupted") and "Traceback" not in err
     assert out.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["TinyA.yaml", "TinyB.yaml",
@@ -425,9 +445,9 @@ def test_sigint_while_timing_exits_130_without_output(tiny, tmp_path):
 
 def test_check_recounts_a_timed_baseline_without_timing_it(tiny, tmp_path):
     baseline = tmp_path / "timed.json"
-    invoke("info", tiny, *SHORT, "--format", "json", "-o", str(baseline))
+    invoke("info", tiny, *MEASURED, "--format", "json", "-o", str(baseline))
     doc = json.loads(baseline.read_text())
-    assert doc["records"][0]["latency"] and doc["query"]["params"]["latency"] is True
+    assert doc["records"][0]["latency"] and doc["query"]["params"]["latency"] == "measured"
     assert_no_torch(["check", "-b", str(baseline)], expect="latency not compared")
     # asked to compare latency, it times again (a tolerance no machine can fail: no timing test)
     r = invoke("check", "-b", str(baseline), "--latency-tolerance", "1e9%")

@@ -17,7 +17,7 @@ def _table(outcome):
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @scaling_options
-@latency_options(toggle=False)
+@latency_options(toggle=False, budget_s=5.0)
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
               help="Untimed forward passes before the timed ones.")
 @click.option("--min-runs", type=click.IntRange(min=1), default=10, show_default=True,
@@ -29,8 +29,10 @@ def _table(outcome):
 @handle_errors
 def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Time SPEC... on this CPU (scaled first with --phi, --width, --preset, ... if given) and
-    show the latency in detail: median, mean, IQR, min and max per forward pass, runs, warm-up,
-    throughput (images/s) and achieved GFLOP/s, also as a share of this CPU's fp32 matmul peak.
+    show the measured latency in detail: median, mean, IQR, min and max per forward pass, runs,
+    warm-up, throughput (images/s), achieved GFLOP/s (also as a share of this CPU's fp32 matmul
+    peak) and the CPU share the process had while timing; a result taken on a contended machine
+    or with a wide spread is flagged (!) with the reason.
 
     \b
     scalekit bench efficientnet_b0 mobilenet_v2 resnet50
@@ -40,7 +42,8 @@ def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **k
     Method: eval mode, torch.inference_mode, weights initialised as for training (kaiming normal),
     fixed intra-op threads (restored afterwards), subnormal floats flushed to zero; after the
     warm-up, forward passes are timed one by one until the IQR is within 5% of the median (after
-    --min-runs), --time-budget seconds have passed, or --max-runs are done. The median is reported.
+    --min-runs), --time-budget seconds have passed, or --max-runs are done. The median is reported,
+    to the digits its IQR supports. --optimize times the optimised copy interleaved with eager.
     """
     params = {"specs": list(specs), **pop_scaling(kwargs), **pop_latency(kwargs)}
     report_query("bench", params, fmt=fmt, output=output, force=force, draw=_table)

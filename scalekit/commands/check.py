@@ -18,7 +18,8 @@ from ..files import STDOUT, Files, check_input_file, write_atomic
 from ..queries import QueryError
 from ..report import changes, document
 from ..studies import regression
-from .common import (command_line, convention_option, counter_option, echo_err, handle_errors,
+from .common import (Budget, command_line, convention_option, counter_option, echo_err,
+                     handle_errors,
                      measure, pop_scaling, render_text, say, scaling_options, stdout_console,
                      warn)
 
@@ -52,6 +53,12 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--latency-tolerance", default=None, callback=_percent, metavar="PCT",
               help="Also compare median latency: fail when a model is more than PCT slower (e.g."
                    " 25%). Off by default, because shared CI runners are noisy.")
+@click.option("--max-memory", type=Budget(size=True), default=None, metavar="SIZE",
+              help="Also fail when a model needs more than SIZE (512MiB, 1.5GiB, 100MB): its "
+                   "inference memory (params + peak activations, fp32, at the query's batch; "
+                   "the memory guard's estimate), or with --memory training its training memory.")
+@click.option("--memory", "memory_kind", type=click.Choice(("inference", "training")),
+              default="inference", show_default=True, help="--max-memory: the memory of what.")
 @scaling_options
 @counter_option
 @convention_option
@@ -63,8 +70,9 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
                                    "a spec) instead of stdout (also: -).")
 @handle_errors
 def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
-          latency_tolerance: float | None, counter: str, convention: str | None, fmt: str,
-          output: str | None, **kwargs) -> None:
+          latency_tolerance: float | None, max_memory: float | None, memory_kind: str,
+          counter: str, convention: str | None, fmt: str, output: str | None,
+          **kwargs) -> None:
     """Recompute models and compare them with a stored JSON baseline: a CI guard for a model's
     cost. Prints what changed; exits 0 within bounds, 1 on a regression, 2 on a usage error.
 
@@ -82,6 +90,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
     or removed is a regression; latency is compared only with --latency-tolerance. Without it
     (and without --update) the query is computed with counts only. A baseline counted under
     another --convention than the current run is refused (rewrite it with --update).
+    --max-memory fails any model whose memory (from its plan, as the memory guard estimates it)
+    is over a budget.
     """
     ctx = click.get_current_context()
     scaling = pop_scaling(kwargs)
@@ -112,7 +122,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
                                                       "convention": convention, **scaling})
         done = baseline_check.check(baseline, specs=spec_query, update=update,
                                     tolerance=tolerance, latency_tolerance=latency_tolerance,
-                                    measure=measure, command=command_line(), say=say)
+                                    measure=measure, command=command_line(), say=say,
+                                    max_memory=max_memory, memory_kind=memory_kind)
     except BaselineError as e:
         raise CheckUsageError(str(e)) from None
     except QueryError as e:

@@ -24,7 +24,7 @@ from ..records import COUNTER_NAMES, ModelRecord
 from ..report import document
 from ..report.document import REPORT_FORMATS
 from ..report.tables import safe_console
-from ..studies.budget import parse_count, parse_duration_ms
+from ..studies.budget import parse_bytes, parse_count, parse_duration_ms
 from ..text import safe_text
 
 if TYPE_CHECKING:
@@ -117,41 +117,68 @@ def overwrite_option(what: str) -> Callable[[Callable], Callable]:
                              "--force does not replace it).")
 
 
-LATENCY_KEYS = ("latency", "threads", "batch", "optimize", "time_budget")
+LATENCY_KEYS = ("latency", "runtime", "threads", "batch", "optimize", "time_budget")
 HARNESS_KEYS = ("warmup", "min_runs", "max_runs")
+LATENCY_KINDS = ("predicted", "measured", "both")
+RUNTIMES = ("eager", "optimized", "onnxruntime")
 
 
-def latency_options(default: bool = True, toggle: bool = True,
-                    budget_s: float = 5.0) -> Callable[[Callable], Callable]:
-    """--latency/--no-latency (on by ``default``; left out when not ``toggle``: ``bench`` always
-    times), --threads, --batch, --optimize and --time-budget (``budget_s`` by default)."""
+def runtime_option(f: Callable) -> Callable:
+    return click.option(
+        "--runtime", type=click.Choice(RUNTIMES), default="eager", show_default=True,
+        help="Latency of what: eager (the torch module), optimized (BatchNorm folded, "
+             "channels_last, frozen TorchScript) or onnxruntime (the ONNX export on "
+             "onnxruntime's CPU provider; needs the onnx extra). Measured or predicted alike; "
+             "every table says which.")(f)
+
+
+def threads_option(f: Callable) -> Callable:
+    return click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+                        callback=threads_callback,
+                        help="Latency: torch intra-op threads (1: one core, like the paper's "
+                             "Table 4), at most the cores available to scalekit.")(f)
+
+
+def latency_options(default: str | bool = "predicted", toggle: bool = True,
+                    budget_s: float = 2.0) -> Callable[[Callable], Callable]:
+    """--latency predicted|measured|both and --no-latency (``default``; left out when not
+    ``toggle``: ``bench`` always measures), --runtime, --threads, --batch, --optimize and
+    --time-budget (``budget_s`` by default)."""
 
     def decorate(f: Callable) -> Callable:
         opts = [
             click.option("--time-budget", type=click.FloatRange(min=0, min_open=True),
                          default=budget_s, show_default=True, metavar="SECONDS",
                          callback=finite_number,
-                         help="Latency: time each model until the spread is small (IQR within 5% "
-                              "of the median, after at least 10 runs; bench: --min-runs) or this "
-                              "many seconds (warm-up included) have passed."),
+                         help="Measured latency: time each model until the spread is small (IQR "
+                              "within 5% of the median, after at least 10 runs; bench: "
+                              "--min-runs) or this many seconds (warm-up included) have passed."),
             click.option("--optimize", is_flag=True,
-                         help="Latency: also time an inference-optimised copy (BatchNorm folded "
-                              "into the convs, channels_last, frozen TorchScript), checked to give "
-                              "the same outputs within fp32 tolerance; eager and optimised side "
-                              "by side."),
+                         help="Measured latency: also time an inference-optimised copy (BatchNorm "
+                              "folded into the convs, channels_last, frozen TorchScript), checked "
+                              "to give the same outputs within fp32 tolerance, interleaved with "
+                              "eager; its speedup with a 95% interval. Implies --latency measured "
+                              "unless --latency is given."),
             click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-                         help="Latency: images per forward pass."),
-            click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-                         callback=threads_callback,
-                         help="Latency: torch intra-op threads (1: one core, like the paper's "
-                              "Table 4), at most the cores available to scalekit."),
+                         help="Latency and memory: images per forward pass."),
+            threads_option,
+            runtime_option,
         ]
         if toggle:
-            opts.append(click.option(
-                "--latency/--no-latency", default=default, show_default=True,
-                help="Build every model and time it on this CPU (median of repeated batch "
-                     "forwards, GFLOP/s against the fp32 matmul peak). --no-latency: counts "
-                     "only, no torch, instant."))
+            shown = default if default else "off"
+            opts += [
+                click.option("--no-latency", "no_latency", is_flag=True,
+                             help="Counts only: no latency, no torch, instant."),
+                click.option(
+                    "--latency", "latency", type=click.Choice(LATENCY_KINDS), default=default
+                    or None, is_flag=False, flag_value="predicted", metavar="[KIND]",
+                    help=f"Latency on this CPU [default: {shown}]: predicted (the calibrated sum "
+                         "of the network's blocks from this machine's latency table, under "
+                         "~/.cache/scalekit: instant once the blocks are there, a few seconds "
+                         "per new network otherwise), measured (the network built and timed "
+                         "whole: median of repeated forwards, GFLOP/s against the fp32 matmul "
+                         "peak) or both, side by side. A bare --latency is predicted."),
+            ]
         for o in opts:
             f = o(f)
         return f
@@ -161,14 +188,25 @@ def latency_options(default: bool = True, toggle: bool = True,
 
 def pop_latency(kwargs: dict) -> dict[str, Any]:
     """Take the latency options out of a command's ``kwargs``, as query parameters.
-    ``--optimize`` typed with ``--no-latency`` is a usage error."""
+    ``--latency`` with ``--no-latency``, or ``--optimize`` with ``--no-latency``, is a usage
+    error; ``--optimize`` without ``--latency`` measures."""
+    ctx = click.get_current_context(silent=True)
+
+    def typed(name: str) -> bool:
+        return ctx is not None and \
+            ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
     opts = {k: kwargs.pop(k) for k in LATENCY_KEYS + HARNESS_KEYS if k in kwargs}
-    if not opts.get("latency", True) and opts.get("optimize"):
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None and \
-                ctx.get_parameter_source("optimize") is click.core.ParameterSource.COMMANDLINE:
+    if kwargs.pop("no_latency", False):
+        if "latency" in opts and typed("latency"):
+            raise click.UsageError("--latency and --no-latency contradict each other")
+        opts["latency"] = False
+    if opts.get("optimize") and typed("optimize"):
+        if opts.get("latency") is False:
             raise click.UsageError("--optimize times an optimised copy: it needs latency "
                                    "(drop --no-latency)")
+        if "latency" in opts and not typed("latency"):
+            opts["latency"] = "measured"
     return opts
 
 
@@ -238,18 +276,19 @@ def parse_modes(value: str, valid: Sequence[str]) -> list[str]:
 
 
 class Budget(click.ParamType):
-    """A count (``2G``, ``2e9``, ``300M``) or, with ``duration=True``, a time in ms (``40ms``,
-    ``0.04s``). A number passes through as it is (a stored query, re-run by ``scalekit check``)."""
+    """A count (``2G``, ``2e9``, ``300M``), with ``duration=True`` a time in ms (``40ms``,
+    ``0.04s``), with ``size=True`` bytes (``512MiB``, ``1.5GiB``, ``100MB``). A number passes through as it is (a stored query, re-run by ``scalekit check``)."""
 
-    def __init__(self, duration: bool = False):
-        self.duration = duration
-        self.name = "time" if duration else "count"
+    def __init__(self, duration: bool = False, size: bool = False):
+        self.duration, self.size = duration, size
+        self.name = "time" if duration else "size" if size else "count"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = f"{float(value)!r}{'ms' if self.duration else ''}"
+            value = f"{float(value)!r}{'ms' if self.duration else 'B' if self.size else ''}"
+        parse = parse_duration_ms if self.duration else parse_bytes if self.size else parse_count
         try:
-            return (parse_duration_ms if self.duration else parse_count)(str(value))
+            return parse(str(value))
         except ValueError as e:
             self.fail(str(e), param, ctx)
 
@@ -353,8 +392,8 @@ def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]
     n = len(records)
 
     def label(i: int, r: ModelRecord, phase: str) -> str:
-        return safe_text(f"timing {r.name} ({i + 1}/{n}"
-                         f"{', optimised' if phase == 'optimized' else ''})")
+        how = {"optimized": ", optimised", "interleaved": ", interleaved"}.get(phase, "")
+        return safe_text(f"timing {r.name} ({i + 1}/{n}{how})")
 
     if not console.is_terminal:
         def line(i: int, r: ModelRecord, phase: str, done: int, total: int) -> None:
@@ -384,15 +423,16 @@ def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]
 
 def measure(records: Sequence[ModelRecord],
             options: TimingOptions) -> tuple[list[ModelRecord], dict[str, Any]]:
-    """Time every record (progress on stderr) and return them with the report's ``timing``
-    facts (for the JSON document's extra fields). On Ctrl-C: what was measured so far goes to
-    stderr, nothing to stdout or ``--output``, and the command exits 130."""
-    from ..latency.networks import MeasurementInterrupted, measure_records, timing_facts
+    """Give every record the latency ``options`` ask for (predicted, measured or both; progress
+    on stderr) and return them with the report's ``timing`` facts (for the JSON document's
+    extra fields). On Ctrl-C: what was measured so far goes to stderr, nothing to stdout or
+    ``--output``, and the command exits 130."""
+    from ..latency.networks import MeasurementInterrupted, time_records
     from ..report.tables import latency_summary
 
     try:
         with latency_progress(records) as hook:
-            timed = measure_records(records, options, progress=hook)
+            return time_records(records, options, say=say, progress=hook)
     except MeasurementInterrupted as e:
         lines = [f"scalekit: {e} ({len(e.measured)} of {len(records)} models timed; no report "
                  "written)"]
@@ -403,7 +443,6 @@ def measure(records: Sequence[ModelRecord],
         for ln in lines:
             echo_err(ln)
         raise KeyboardInterrupt from None
-    return timed, {"timing": timing_facts(options)}
 
 
 def command_line() -> str:

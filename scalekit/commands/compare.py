@@ -78,12 +78,14 @@ def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
             force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Scale baselines by depth, width, resolution and compound scaling at the paper's stated
     coefficients, and show our exact counts next to the paper's figures, and each model's CPU
-    latency, measured on this machine (--no-latency: counts only, instant).
+    latency on this machine: predicted from its latency table by default (--latency measured:
+    built and timed; --no-latency: counts only, instant).
 
     With no arguments: the paper's Table 3 (MobileNetV1, MobileNetV2, ResNet-50) and Table 7
     (EfficientNet-B0). SPEC... picks baselines (specs outside the paper's tables get its standard
     coefficients d=4, w=2, r=2 and compound d=1.4, w=1.2, r=1.3). --table 4 is the paper's
-    latency table: EfficientNet-B1 against ResNet-152, batch 1, one thread by default.
+    latency table: EfficientNet-B1 against ResNet-152, batch 1, one thread by default; measured
+    (--latency measured), the two are timed interleaved and the speedup has a 95% interval.
     """
     params = {"specs": list(specs), "mode": None if mode is None else parse_modes(mode, MODES),
               "table": [int(t) for t in tables_] or None, "match": match, "budget": budget,

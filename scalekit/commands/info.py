@@ -32,11 +32,11 @@ def list_specs(fmt: str, output: str | None) -> None:
 
 def _info_table(outcome):
     rec = outcome.view
-    lines = [tables.totals_line(rec)]
+    lines = [tables.totals_line(rec), *filter(None, [tables.memory_line(rec)])]
     if rec.counter == "thop":
         lines.append(f"note: {THOP_NOTE}")
     if rec.latency:
-        lines += [*tables.latency_lines(rec), tables.timing_line(outcome.extra["timing"], [rec])]
+        lines += [*tables.latency_lines(rec), *tables.timing_lines(outcome.extra["timing"], [rec])]
     return [tables.info_table(rec), tables.lines(*lines, highlight=True)]
 
 
@@ -52,8 +52,9 @@ def info(spec: str, counter: str, convention: str | None, force: bool, fmt: str,
          output: str | None, **kwargs) -> None:
     """Show a network stage by stage: block type, kernel, stride, the block kind's own columns
     (expansion, squeeze-excitation width, ...), channels, repeats, input resolution, and exact
-    params, MACs and activations; then its CPU latency, measured (--no-latency: counts only,
-    instant).
+    params, MACs and activations; its memory (parameters, the inference peak and training at
+    --batch); then its CPU latency, predicted from this machine's latency table by default
+    (--latency measured: built and timed; --no-latency: counts only, no torch, instant).
 
     SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
     """

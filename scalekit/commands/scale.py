@@ -22,7 +22,7 @@ def _table(outcome):
                         f"{s.strategy['ideal_acts_factor']:.3f}x (rounded network: "
                         f"{rs.acts / rb.acts:.3f}x).")
     if s.scaled.latency:
-        lines.append(tables.timing_line(outcome.extra["timing"], [s.base, s.scaled]))
+        lines += tables.timing_lines(outcome.extra["timing"], [s.base, s.scaled])
     return [tables.scale_table(s.base, s.scaled, s.ideal),
             tables.growth_table(s.base, s.scaled, s.ideal), tables.lines(*lines, highlight=True)]
 
@@ -58,8 +58,10 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
                               compound, width, depth, resolution)
 
     Rounding follows the rules in the spec's `scaling:` section (channels to a multiple of 8,
-    depth rounded up per stage, resolution rounded to an integer). Both networks are then timed
-    on this CPU, baseline and scaled side by side (--no-latency: counts only, instant).
+    depth rounded up per stage, resolution rounded to an integer). Both networks' latency on
+    this CPU follows, baseline and scaled side by side: predicted from this machine's latency
+    table by default (--latency measured: built and timed; --no-latency: counts only, instant),
+    with their memory.
     """
     hint = " (--force only passes the memory guard)" if force else ""
     files = Files().writes("--out", out, artefact=True, overwrite=overwrite,

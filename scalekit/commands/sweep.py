@@ -27,8 +27,8 @@ def _drawer(y: str, plotted: bool):
         points, rb = outcome.view.points, outcome.view.base
         caption = CAPTION
         if outcome.extra.get("timing"):
-            caption += " Latency: MEASURED (noisy). " + tables.timing_line(
-                outcome.extra["timing"], [p.record for p in points])
+            caption = tables.lines(CAPTION, *tables.timing_lines(outcome.extra["timing"],
+                                                                  [p.record for p in points]))
         out = [tables.sweep_table([(f"{p.symbol}={p.value:g}", p.record) for p in points], rb,
                                   _title(outcome), caption)]
         if not plotted:
@@ -50,7 +50,8 @@ def _drawer(y: str, plotted: bool):
                    "--y, one line per mode, log-log; replaced atomically if it exists. Without it "
                    "the table is followed by a compact text plot.")
 @click.option("--y", "y", type=click.Choice(plot.Y_METRICS), default="params", show_default=True,
-              help="What the plot draws against MACs (latency needs --latency).")
+              help="What the plot draws against MACs (latency needs --latency; measured if it was, "
+                   "else predicted).")
 @counter_option
 @latency_options(default=False, budget_s=1.0)
 @force_option
@@ -62,7 +63,8 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     activations (and latency with --latency), like the curves of the paper's Figure 3.
 
     Unlike info, scale and compare, sweep counts only unless --latency is given: a sweep is
-    many networks (19 by default), some large, so timing them all is opt-in.
+    many networks (19 by default), some large. --latency (predicted) times each new block once
+    for this machine's latency table; --latency measured builds and times every network.
 
     \b
     scalekit sweep efficientnet_b0                           (Figure 3's width, depth, resolution)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..memory import format_bytes
 from ..studies.regression import REGRESSIONS, Change, CheckResult
 from .document import md_cell
 from ..text import safe_text
 from .tables import new_table
 
 LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
-          "latency": "latency median (ms)"}
+          "latency": "latency median (ms)", "memory": "memory (bytes; baseline: the limit)"}
 
 
 def _value(metric: str, v: float | None) -> str:
@@ -53,7 +54,10 @@ def bounds(result: CheckResult) -> str:
     else:
         lat = (f"latency at most {result.latency_tolerance * 100:g}% slower "
                f"({result.latency_compared} of {_models(result.compared)} timed on both sides)")
-    return f"{counts}; {lat}"
+    mem = ""
+    if result.max_memory is not None:
+        mem = f"; {result.memory_kind} memory at most {format_bytes(int(result.max_memory))}"
+    return f"{counts}; {lat}{mem}"
 
 
 def _models(n: int) -> str:

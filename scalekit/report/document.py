@@ -211,9 +211,11 @@ def to_json(doc: dict) -> str:
 # flat rows (CSV, Markdown): one row per model
 
 ROW_COLUMNS = ("name", "base", "mode", "phi", "depth", "width", "resolution", "params", "macs",
-               "flops", "acts", "convention", "latency_ms", "latency_iqr_ms", "gflops_per_s", "peak_fraction",
-               "optimized_latency_ms", "optimized_speedup", "paper_flops_b", "paper_params_m",
-               "paper_top1", "paper_latency_s")
+               "flops", "acts", "convention", "params_bytes", "inference_peak_bytes",
+               "training_bytes", "predicted_ms", "latency_ms", "latency_iqr_ms", "latency_trusted",
+               "runtime", "gflops_per_s", "peak_fraction", "optimized_latency_ms",
+               "optimized_speedup", "paper_flops_b", "paper_params_m", "paper_top1",
+               "paper_latency_s")
 
 
 def _rounded(d: dict[str, Any] | None, key: str) -> Any:
@@ -227,6 +229,7 @@ def flat_row(r: ModelRecord) -> dict[str, Any]:
     lat = r.latency or {}
     opt = lat.get("optimized")
     ref = r.reference or {}
+    mem = r.memory
     return {
         "name": safe_text(r.name), "base": safe_text(r.base), "mode": safe_text(r.mode or ""),
         "phi": "" if c is None or c.phi is None else round(c.phi, 6),
@@ -234,7 +237,13 @@ def flat_row(r: ModelRecord) -> dict[str, Any]:
         "width": "" if c is None else round(c.width, 6),
         "resolution": r.resolution, "params": r.params, "macs": r.macs, "flops": r.flops,
         "acts": r.acts, "convention": r.convention,
+        "params_bytes": "" if mem is None else mem.params_bytes,
+        "inference_peak_bytes": "" if mem is None else mem.inference_peak_bytes,
+        "training_bytes": "" if mem is None else mem.training_bytes,
+        "predicted_ms": _rounded(lat, "predicted_ms"),
         "latency_ms": _rounded(lat, "median_ms"), "latency_iqr_ms": _rounded(lat, "iqr_ms"),
+        "latency_trusted": "" if lat.get("trusted") is None else str(lat["trusted"]).lower(),
+        "runtime": lat.get("runtime", ""),
         "gflops_per_s": _rounded(lat, "gflops_per_s"), "peak_fraction": _rounded(lat, "peak_fraction"),
         "optimized_latency_ms": _rounded(opt, "median_ms"),
         "optimized_speedup": _rounded(opt, "speedup"),

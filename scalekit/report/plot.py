@@ -20,11 +20,14 @@ _Y_LABELS = {"params": "params (M)", "acts": "activations (M)", "latency": "late
 
 
 def y_value(p: SweepPoint, y: str) -> float:
-    """The plotted y of a point: params or acts in millions, or the median latency in ms."""
+    """The plotted y of a point: params or acts in millions, or the latency in ms (the measured
+    median if it was measured, else the prediction)."""
     if y == "latency":
-        if not p.record.latency:
-            raise ScalekitError("a latency plot needs measured points: add --latency")
-        return float(p.record.latency["median_ms"])
+        lat = p.record.latency
+        if not lat:
+            raise ScalekitError("a latency plot needs timed points: add --latency")
+        return float(lat["median_ms"] if lat.get("median_ms") is not None
+                     else lat["predicted_ms"])
     return getattr(p.record, y) / 1e6
 
 

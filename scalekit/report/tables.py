@@ -8,6 +8,7 @@ escaping is done once, where text becomes a rich Text, not cell by cell.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Iterator, Sequence
 
 from rich import box
@@ -18,6 +19,7 @@ from rich.text import Text
 
 from .. import conventions
 from ..blocks import KINDS
+from ..memory import format_bytes
 from ..records import ModelRecord
 from ..text import safe_text
 
@@ -99,80 +101,243 @@ def new_table(title: str | None = None, caption: str | Text | None = None) -> Ta
                  title_justify="left", header_style="bold")
 
 
-def _ms(v: float, like: float | None = None) -> str:
-    """Milliseconds with the decimals that give ``like`` (default ``v``) 3-4 significant digits:
-    0.412, 35.21, 176.6, 1,204.3."""
-    size = v if like is None else like
-    return f"{v:,.1f}" if size >= 100 else f"{v:.2f}" if size >= 1 else f"{v:.3f}"
+def _decimals(size: float) -> int:
+    """Decimals that give a latency of ``size`` ms 3-4 significant digits."""
+    return 1 if size >= 100 else 2 if size >= 1 else 3
+
+
+def _ms(v: float, like: float | None = None, spread: float | None = None) -> str:
+    """Milliseconds with the decimals that give ``like`` (default ``v``) 3-4 significant digits
+    (0.412, 35.21, 176.6, 1,204.3), and never more than ``spread`` (an IQR) supports: its second
+    significant digit is the last one shown (250.2 with an IQR of 101.8 is 250)."""
+    d = _decimals(v if like is None else like)
+    if spread is not None and spread > 0 and math.isfinite(spread):
+        d = min(d, 1 - math.floor(math.log10(spread)))
+    if d <= 0:
+        return f"{round(v, d):,.0f}"
+    return f"{v:,.{d}f}"
+
+
+FLAG = "!"  # beside a latency that is not to be trusted; the reason is printed under the table
+
+
+def _flag(lat: dict[str, Any]) -> str:
+    untrusted = lat.get("trusted") is False or lat.get("prediction_trusted") is False
+    return f" {FLAG}" if untrusted else ""
+
+
+def measured(lat: dict[str, Any] | None) -> bool:
+    return bool(lat) and isinstance(lat.get("median_ms"), (int, float))
+
+
+def predicted(lat: dict[str, Any] | None) -> bool:
+    return bool(lat) and isinstance(lat.get("predicted_ms"), (int, float))
 
 
 def latency_text(lat: dict[str, Any]) -> str:
-    """``35.21 ± 0.76``: median ± interquartile range, ms (both to the median's decimals)."""
-    return f"{_ms(lat['median_ms'])} ± {_ms(lat['iqr_ms'], lat['median_ms'])}"
+    """``35.21 ± 0.76``: median ± interquartile range, ms, to the digits the spread supports."""
+    return f"{_ms(lat['median_ms'], spread=lat['iqr_ms'])} ± " \
+           f"{_ms(lat['iqr_ms'], lat['median_ms'], spread=lat['iqr_ms'])}"
+
+
+def predicted_text(lat: dict[str, Any]) -> str:
+    """``35.2``: a predicted latency, ms, to 3 significant digits (a prediction is no finer)."""
+    v = lat["predicted_ms"]
+    return _ms(v, spread=v / 5)
 
 
 def latency_summary(lat: dict[str, Any]) -> str:
     """One model's latency in a line: ``35.21 ms median, IQR 0.76 ms, 10 runs``."""
-    return (f"{_ms(lat['median_ms'])} ms median, IQR {_ms(lat['iqr_ms'], lat['median_ms'])} ms, "
-            f"{lat['runs']} runs")
+    if not measured(lat):
+        return f"{predicted_text(lat)} ms predicted"
+    return (f"{_ms(lat['median_ms'], spread=lat['iqr_ms'])} ms median, IQR "
+            f"{_ms(lat['iqr_ms'], lat['median_ms'], spread=lat['iqr_ms'])} ms, {lat['runs']} runs")
+
+
+def peak_share(lat: dict[str, Any]) -> str:
+    """``26%`` of the measured peak; ``n/a`` where a network beat it (``peak_note`` says why)."""
+    f = lat.get("peak_fraction")
+    return "n/a" if f is None else f"{min(f, 1.0) * 100:.0f}%"
 
 
 def _efficiency(lat: dict[str, Any]) -> str:
     """``21.9 (26%)``: achieved GFLOP/s and its share of the fp32 matmul peak."""
-    return f"{lat['gflops_per_s']:.1f} ({lat['peak_fraction'] * 100:.0f}%)"
+    return f"{lat['gflops_per_s']:.1f} ({peak_share(lat)})"
+
+
+def interval_text(value: float, interval: Sequence[float] | None, digits: int = 2) -> str:
+    """``1.31x (1.25-1.38)``: a ratio and its 95% interval."""
+    if not interval:
+        return f"{value:.{digits}f}x"
+    lo, hi = interval
+    return f"{value:.{digits}f}x ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def _runtime(records: Sequence[ModelRecord]) -> str:
+    from_records = {r.latency.get("runtime", "eager") for r in records if r.latency}
+    runtime = from_records.pop() if len(from_records) == 1 else "eager"
+    return {"optimized": "optimised"}.get(runtime, runtime)
 
 
 def latency_columns(records: Sequence[ModelRecord]) -> list[str]:
-    """Headers of the latency columns a table of ``records`` needs (none if nothing was timed)."""
-    if not any(r.latency for r in records):
+    """Headers of the latency columns a table of ``records`` needs (none if nothing was timed):
+    each says whether its latency is predicted or measured, and on which runtime."""
+    lats = [r.latency for r in records if r.latency]
+    if not lats:
         return []
-    cols = ["latency ms ± IQR", "GFLOP/s (% peak)"]
-    if any(r.latency and r.latency.get("optimized") for r in records):
-        cols += ["optimised ms ± IQR", "speedup"]
+    rt = _runtime(records)
+    cols = []
+    if any(predicted(lat) for lat in lats):
+        cols.append(f"predicted ms ({rt})")
+    if any(measured(lat) for lat in lats):
+        cols += [f"measured ms ± IQR ({rt})", "GFLOP/s (% peak)"]
+        if any(predicted(lat) for lat in lats):
+            cols.append("pred. error")
+    if any(lat.get("optimized") for lat in lats):
+        cols += ["optimised ms ± IQR", "speedup (95%)"]
     return cols
 
 
 def latency_cells(r: ModelRecord, columns: Sequence[str]) -> list[str]:
-    """``r``'s cells under :func:`latency_columns` (blank where it was not timed)."""
+    """``r``'s cells under :func:`latency_columns` (blank where it was not timed); a latency
+    that is not to be trusted carries :data:`FLAG`."""
     lat = r.latency
     if not lat:
         return [""] * len(columns)
-    cells = [latency_text(lat), _efficiency(lat)]
-    if len(columns) > 2:
-        opt = lat.get("optimized")
-        cells += [latency_text(opt), f"{opt['speedup']:.2f}x"] if opt else ["", ""]
+    cells = []
+    for col in columns:
+        if col.startswith("predicted ms"):
+            cells.append(predicted_text(lat) + (_flag(lat) if not measured(lat) else "")
+                         if predicted(lat) else "")
+        elif col.startswith("measured ms"):
+            cells.append(latency_text(lat) + _flag(lat) if measured(lat) else "")
+        elif col == "GFLOP/s (% peak)":
+            cells.append(_efficiency(lat) if measured(lat) else "")
+        elif col == "pred. error":
+            err = lat.get("prediction_error")
+            cells.append("" if err is None else f"{err * 100:+.0f}%")
+        else:
+            opt = lat.get("optimized")
+            if not opt:
+                cells.append("")
+            elif col.startswith("optimised"):
+                cells.append(latency_text(opt) + _flag(opt))
+            else:
+                cells.append(interval_text(opt["speedup"], opt.get("speedup_interval")))
     return cells
 
 
 def _runs(records: Iterable[ModelRecord]) -> str:
-    runs = sorted({lat["runs"] for r in records if r.latency
+    runs = sorted({lat["runs"] for r in records if measured(r.latency)
                    for lat in (r.latency, r.latency.get("optimized")) if lat})
     return f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
 
 
-def timing_line(timing: dict[str, Any], records: Sequence[ModelRecord]) -> str:
-    """The machine under a latency table: what the numbers depend on and how they were taken."""
-    warmup = next(r.latency["warmup"] for r in records if r.latency)
-    threads = timing["threads"]
-    return (f"CPU: {timing['cpu']} ({timing['cpu_capability']}), torch {timing['torch']}, "
-            f"{threads} thread{'s' if threads != 1 else ''}, batch {timing['batch']}; fp32 matmul "
-            f"peak {timing['peak_gflops']:.1f} GFLOP/s; median of {_runs(records)} runs after "
-            f"{warmup} warm-up, eval mode, subnormals flushed to zero.")
+def trust_lines(records: Sequence[ModelRecord]) -> list[str]:
+    """``! ResNet-50: contended: ...``: why each flagged latency is not to be trusted."""
+    out = []
+    for r in records:
+        lat = r.latency or {}
+        reasons = [lat.get("reason"), lat.get("prediction_reason") and
+                   f"prediction: {lat['prediction_reason']}",
+                   (lat.get("optimized") or {}).get("reason") and
+                   f"optimised: {lat['optimized']['reason']}"]
+        reasons = [x for x in reasons if x]
+        if reasons:
+            out.append(f"{FLAG} {r.name}: not to be trusted ({'; '.join(reasons)})")
+        notes = {lat.get("peak_note"), (lat.get("optimized") or {}).get("peak_note")} - {None}
+        out += [f"n/a {r.name}: {n}" for n in notes]
+    return out
+
+
+def _threads(timing: dict[str, Any]) -> str:
+    n = timing["threads"]
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
+def peak_text(timing: dict[str, Any]) -> str:
+    """``fp32 matmul peak 105.3 GFLOP/s measured (theoretical 124.8: 1 core x ...)``"""
+    theory = timing.get("theoretical_peak_gflops")
+    basis = timing.get("theoretical_peak_basis")
+    text = f"fp32 matmul peak {timing['peak_gflops']:.1f} GFLOP/s measured"
+    if theory is not None:
+        return f"{text} (theoretical {theory:.1f}: {basis})"
+    return f"{text} (theoretical: n/a; {basis})" if basis else text
+
+
+def timing_line(timing: dict[str, Any], records: Sequence[ModelRecord]) -> Text:
+    """:func:`timing_lines` as one printable block."""
+    return lines(*timing_lines(timing, records))
+
+
+def timing_lines(timing: dict[str, Any], records: Sequence[ModelRecord]) -> list[str]:
+    """The machine under a latency table: which kind of latency it is, what the numbers depend
+    on and how they were taken, and why any flagged one is not to be trusted."""
+    kind = timing.get("kind", "measured")
+    rt = timing.get("runtime_label") or timing.get("runtime") or "torch eager"
+    machine = (f"CPU: {timing['cpu']} ({timing.get('cpu_capability') or '?'}), torch "
+               f"{timing['torch']}, {_threads(timing)}, batch {timing['batch']}, runtime {rt}; "
+               f"{peak_text(timing)}")
+    out = []
+    if kind in ("predicted", "both"):
+        facts = timing if kind == "predicted" else timing["prediction"]
+        table = facts["table"]
+        cal = table["calibration"]
+        out.append(f"Latency PREDICTED: the calibrated sum of each network's blocks, timed alone "
+                     f"on this machine (latency table: {table['pieces']} "
+                     f"blocks; factor {cal['factor']:.3f} learned from "
+                     f"{len(cal['networks'])} whole networks, which it fits within "
+                     f"{table['calibration_spread'] * 100:.0f}%).")
+    if kind in ("measured", "both"):
+        warmup = next((r.latency["warmup"] for r in records if measured(r.latency)), "?")
+        out.append(f"Latency MEASURED: median of {_runs(records)} runs after {warmup} warm-up, "
+                     "eval mode, subnormals flushed to zero; ± is the IQR."
+                     + (" pred. error = predicted / measured - 1." if kind == "both" else ""))
+    out.append(machine + ".")
+    return out + trust_lines(records)
+
+
+def memory_line(r: ModelRecord) -> str:
+    """``info``: the network's memory at its batch (one estimate, memory.estimate_memory)."""
+    m = r.memory
+    if m is None:
+        return ""
+    return (f"memory (fp32, batch {m.batch}): params {format_bytes(m.params_bytes)}; inference "
+            f"peak activations {format_bytes(m.inference_peak_bytes)} (total "
+            f"{format_bytes(m.total_bytes)}); training {format_bytes(m.training_bytes)} = params "
+            f"+ gradients + {m.optimizer} state {format_bytes(m.optimizer_bytes)} + saved "
+            f"activations {format_bytes(m.saved_activation_bytes)}")
 
 
 def latency_lines(r: ModelRecord) -> list[str]:
-    """``info``: the model's latency, its efficiency and (``--optimize``) the optimised copy's."""
+    """``info``: the model's latency (predicted, measured or both), its efficiency and
+    (``--optimize``) the optimised copy's."""
     lat = r.latency
     if not lat:
         return []
-    lines = [f"latency: {latency_summary(lat)} after {lat['warmup']} warm-up (mean "
-             f"{_ms(lat['mean_ms'])}, min {_ms(lat['min_ms'])}, max {_ms(lat['max_ms'])} ms); "
-             f"{lat['throughput']:,.1f} images/s; {lat['gflops_per_s']:.1f} GFLOP/s = "
-             f"{lat['peak_fraction'] * 100:.0f}% of the fp32 matmul peak"]
+    lines = []
+    if predicted(lat):
+        lines.append(f"latency, predicted ({lat.get('runtime', 'eager')}): "
+                     f"{predicted_text(lat)} ms{_flag(lat) if not measured(lat) else ''}")
+    if measured(lat):
+        line = (f"latency, measured ({lat.get('runtime', 'eager')}): {latency_summary(lat)} "
+                f"after {lat['warmup']} warm-up (mean {_ms(lat['mean_ms'], spread=lat['iqr_ms'])}"
+                f", min {_ms(lat['min_ms'], spread=lat['iqr_ms'])}, max "
+                f"{_ms(lat['max_ms'], spread=lat['iqr_ms'])} ms); "
+                f"{lat['throughput']:,.1f} images/s; {lat['gflops_per_s']:.1f} GFLOP/s = "
+                f"{peak_share(lat)} of the fp32 matmul peak")
+        if lat.get("cpu_share") is not None:
+            line += f"; CPU share {lat['cpu_share']:.2f}"
+        lines.append(line + _flag(lat))
+        if lat.get("prediction_error") is not None:
+            lines.append(f"prediction error: {lat['prediction_error'] * 100:+.1f}% of the "
+                         "measured median")
     opt = lat.get("optimized")
     if opt:
-        lines.append(f"optimised: {latency_summary(opt)}, {opt['speedup']:.2f}x the eager speed; "
-                     f"{opt['gflops_per_s']:.1f} GFLOP/s = {opt['peak_fraction'] * 100:.0f}% of "
+        lo, hi = opt.get("speedup_interval") or (opt["speedup"], opt["speedup"])
+        lines.append(f"optimised: {latency_summary(opt)}, {opt['speedup']:.2f}x the eager speed "
+                     f"(95% interval {lo:.2f}-{hi:.2f}, timed interleaved with it)"
+                     f"{_flag(opt)}; {opt['gflops_per_s']:.1f} GFLOP/s = {peak_share(opt)} of "
                      f"peak ({opt['method']})")
     return lines
 
@@ -263,10 +428,16 @@ def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
                   f"{scaled.flops / base.flops:.3f}x", "")
     t.add_row("acts", fmt_int(base.acts), fmt_int(scaled.acts), f"{scaled.acts / base.acts:.3f}x", "")
     b, s = base.latency, scaled.latency
-    if b and s:
-        macs_x = scaled.macs / base.macs
+    macs_x = scaled.macs / base.macs
+    if predicted(b) and predicted(s):
+        lat_x = s["predicted_ms"] / b["predicted_ms"]
+        t.add_row(f"predicted ms ({_runtime([base, scaled])})", predicted_text(b) + _flag(b),
+                  predicted_text(s) + _flag(s), f"{lat_x:.3f}x",
+                  f"{lat_x / macs_x:.3f} of MACs {macs_x:.3f}x")
+    if measured(b) and measured(s):
         lat_x = s["median_ms"] / b["median_ms"]
-        t.add_row("latency ms ± IQR", latency_text(b), latency_text(s), f"{lat_x:.3f}x",
+        t.add_row(f"measured ms ± IQR ({_runtime([base, scaled])})", latency_text(b) + _flag(b),
+                  latency_text(s) + _flag(s), f"{lat_x:.3f}x",
                   f"{lat_x / macs_x:.3f} of MACs {macs_x:.3f}x")
         t.add_row("GFLOP/s (% peak)", _efficiency(b), _efficiency(s),
                   f"{s['gflops_per_s'] / b['gflops_per_s']:.3f}x", "")
@@ -274,7 +445,16 @@ def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
         if bo and so:
             t.add_row("optimised ms ± IQR", latency_text(bo), latency_text(so),
                       f"{so['median_ms'] / bo['median_ms']:.3f}x", "")
-            t.add_row("optimised speedup", f"{bo['speedup']:.2f}x", f"{so['speedup']:.2f}x", "", "")
+            t.add_row("optimised speedup (95%)",
+                      interval_text(bo["speedup"], bo.get("speedup_interval")),
+                      interval_text(so["speedup"], so.get("speedup_interval")), "", "")
+    mb, ms = base.memory, scaled.memory
+    if mb is not None and ms is not None:
+        t.add_row(f"memory, inference (b{mb.batch})", format_bytes(mb.total_bytes),
+                  format_bytes(ms.total_bytes), f"{ms.total_bytes / mb.total_bytes:.3f}x", "")
+        t.add_row(f"memory, training (b{mb.batch})", format_bytes(mb.training_bytes),
+                  format_bytes(ms.training_bytes),
+                  f"{ms.training_bytes / mb.training_bytes:.3f}x", "")
     return t
 
 
@@ -321,10 +501,17 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
     return t
 
 
-def _cost(r: ModelRecord, metric: str) -> float | None:
-    """params, MACs or acts of a record, or its median latency in ms (None if not measured)."""
+def _cost(r: ModelRecord, metric: str, memory: str = "inference") -> float | None:
+    """params, MACs or acts of a record, its memory in bytes, or its latency in ms (measured if
+    it was, else predicted; None if neither)."""
     if metric == "latency":
-        return None if not r.latency else float(r.latency["median_ms"])
+        lat = r.latency
+        return None if not lat else float(lat["median_ms"] if measured(lat)
+                                          else lat["predicted_ms"])
+    if metric == "memory":
+        m = r.memory
+        return None if m is None else float(m.total_bytes if memory == "inference"
+                                            else m.training_bytes)
     return float(getattr(r, metric))
 
 
@@ -338,20 +525,31 @@ def _dw(r: ModelRecord) -> tuple[str, str]:
 
 
 def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target: float,
-              title: str, caption: str | Text) -> Table:
+              title: str, caption: str | Text, memory: str = "inference") -> Table:
     """``scalekit fit``: (label, coefficient, record) rows -- the baseline, the network found and
     the next realisable step up -- each with its distance from the target."""
     t = new_table(title, caption)
-    latency = any(r.latency for _, _, r in rows)
+    lats = [r.latency for _, _, r in rows if r.latency]
+    pred = any(predicted(lat) for lat in lats)
+    meas = any(measured(lat) for lat in lats)
+    lat_cols = (["predicted ms"] if pred else []) + (["measured ms"] if meas else [])
+    mem_col = [f"memory ({memory})"] if metric == "memory" else []
     for col in ("", "coefficient", "d", "w", "px", "blocks", "params (M)", "MACs (G)", "acts (M)",
-                *(["latency (ms)"] if latency else []), "vs target"):
+                *lat_cols, *mem_col, "vs target"):
         t.add_column(col, justify="left" if col in ("", "coefficient") else "right", no_wrap=True)
     for label, coef, r in rows:
-        lat = [] if not latency else ["" if not r.latency else f"{r.latency['median_ms']:.2f}"]
+        lat = r.latency or {}
+        cells = []
+        if pred:
+            cells.append(predicted_text(lat) if predicted(lat) else "")
+        if meas:
+            cells.append(latency_text(lat) + _flag(lat) if measured(lat) else "")
+        if mem_col:
+            cells.append(format_bytes(int(_cost(r, metric, memory) or 0)))
         blocks = sum(st.repeats for st in r.stages if st.name not in ("stem", "head"))
         t.add_row(label, coef, *_dw(r), str(r.resolution), str(blocks), f"{r.params / 1e6:.3f}",
-                  f"{r.macs / 1e9:.4f}", f"{r.acts / 1e6:.3f}", *lat,
-                  _vs(_cost(r, metric), target))
+                  f"{r.macs / 1e9:.4f}", f"{r.acts / 1e6:.3f}", *cells,
+                  _vs(_cost(r, metric, memory), target))
     return t
 
 
@@ -422,43 +620,70 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
     return t
 
 
+def _speedup_over_first(records: Sequence[ModelRecord], r: ModelRecord) -> tuple[float, Any]:
+    """How many times as fast as the first row ``r`` is, and its 95% interval (None when the
+    latencies were predicted, or not measured interleaved)."""
+    lat, base = r.latency, records[0].latency
+    if measured(lat) and measured(base):
+        rel = lat.get("speedup_over_first")
+        if rel:
+            return rel["speedup"], rel["interval"]
+        return base["median_ms"] / lat["median_ms"], None
+    return base["predicted_ms"] / lat["predicted_ms"], None
+
+
 def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Table:
     """The paper's Table 4 on this machine: each model's latency beside the paper's, and the
-    speedup over the first row (ResNet-152) beside the paper's speedup."""
+    speedup over the first row (ResNet-152) beside the paper's speedup (measured: both timed
+    interleaved, with a 95% interval; or predicted)."""
     base = records[0].latency
+    meas = measured(base)
     opt_base = base.get("optimized")
     threads = timing["threads"]
     rows = [r for r in records[1:] if r.latency]
+    how = ("measured, timed interleaved with it (A, B, A, B), 95% interval" if meas
+           else "predicted")
     text = ["paper: its REPORTED top-1 and latency (batch 1, one core of an Intel Xeon E5-2690, "
              "mean of 20 runs). ours: this CPU, batch "
              f"{timing['batch']}, {threads} thread{'s' if threads != 1 else ''}"
-             f"{' (the paper: one core)' if threads != 1 else ''}, median ± IQR; speedup = "
-             f"{records[0].name}'s latency / the row's"
+             f"{' (the paper: one core)' if threads != 1 else ''}, "
+             f"{'median ± IQR' if meas else 'PREDICTED'}; speedup = "
+             f"{records[0].name}'s latency / the row's ({how})"
              f"{' (optimised: both optimised)' if opt_base else ''}. Top-1 needs ImageNet "
              "training and is not measured here."]
     for r in rows:
         lat, ref = r.latency, r.reference or {}
-        text.append(
-            f"{r.name} runs {base['median_ms'] / lat['median_ms']:.1f}x as fast as "
-            f"{records[0].name} here (the paper: {ref.get('paper_speedup', 0):g}x) with "
-            f"{records[0].macs / r.macs:.1f}x fewer MACs: it reaches {lat['gflops_per_s']:.1f} "
-            f"GFLOP/s to {records[0].name}'s {base['gflops_per_s']:.1f} (depthwise convs and "
-            "squeeze-excitation do little arithmetic per byte moved).")
+        speedup, interval = _speedup_over_first(records, r)
+        line = (f"{r.name} runs {interval_text(speedup, interval, 1)} as fast as "
+                f"{records[0].name} here (the paper: {ref.get('paper_speedup', 0):g}x) with "
+                f"{records[0].macs / r.macs:.1f}x fewer MACs")
+        if meas:
+            line += (f": it reaches {lat['gflops_per_s']:.1f} GFLOP/s to {records[0].name}'s "
+                     f"{base['gflops_per_s']:.1f} (depthwise convs and squeeze-excitation do "
+                     "little arithmetic per byte moved).")
+        text.append(line + ("" if meas else "."))
     t = new_table("EfficientNet paper Table 4: inference latency",
                   caption=lines(*text, *convention_note(records)))
+    rt = _runtime(records)
     cols = ["model", "px", "params (M)", macs_header(records), "paper top-1 % (reported)",
-            "paper latency (s)", "paper speedup", "latency ms ± IQR", "GFLOP/s (% peak)",
-            "speedup"]
+            "paper latency (s)", "paper speedup"]
+    cols += ([f"measured ms ± IQR ({rt})", "GFLOP/s (% peak)", "speedup (95%)"] if meas
+             else [f"predicted ms ({rt})", "speedup"])
     if opt_base:
         cols += ["optimised ms ± IQR", "speedup, optimised"]
     for col in cols:
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in records:
         lat, ref = r.latency, r.reference or {}
+        speedup, interval = _speedup_over_first(records, r)
         cells = [r.name, str(r.resolution), f"{r.params / 1e6:.2f}", f"{r.macs / 1e9:.3f}",
                  f"{ref['paper_top1']:.1f}", f"{ref['paper_latency_s']:.3f}",
-                 f"{ref['paper_speedup']:g}x", latency_text(lat), _efficiency(lat),
-                 f"{base['median_ms'] / lat['median_ms']:.1f}x"]
+                 f"{ref['paper_speedup']:g}x"]
+        if meas:
+            cells += [latency_text(lat) + _flag(lat), _efficiency(lat),
+                      interval_text(speedup, interval if r is not records[0] else None, 1)]
+        else:
+            cells += [predicted_text(lat) + _flag(lat), f"{speedup:.1f}x"]
         if opt_base:
             opt = lat["optimized"]
             cells += [latency_text(opt), f"{opt_base['median_ms'] / opt['median_ms']:.1f}x"]
@@ -468,12 +693,16 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
 
 def bench_table(records: Sequence[ModelRecord]) -> Table:
     """``scalekit bench``: the full statistics of each model's latency, a row per variant."""
-    t = new_table("latency on this CPU",
-               caption="median, mean, IQR (p25-p75), min and max of per-forward wall-clock "
-                       "times; images/s = batch / median; GFLOP/s = 2 x MACs x batch / median, "
-                       "and its share of the fp32 matmul peak. speedup = eager / optimised.")
+    t = new_table(f"latency on this CPU, measured ({_runtime(records)})",
+                  caption="median, mean, IQR (p25-p75), min and max of per-forward wall-clock "
+                          "times (to the digits the IQR supports); images/s = batch / median; "
+                          "GFLOP/s = 2 x MACs x batch / median, and its share of the fp32 matmul "
+                          "peak; CPU = the process's CPU time / (wall time x threads) while "
+                          f"timing; {FLAG} = not to be trusted (below). speedup = eager / "
+                          "optimised, timed interleaved, 95% interval.")
     for col in ("model", "variant", "px", "batch", "MACs (G)", "median ms", "mean ms", "IQR ms",
-                "min - max ms", "runs", "warm-up", "images/s", "GFLOP/s", "% peak", "speedup"):
+                "min - max ms", "runs", "warm-up", "images/s", "GFLOP/s", "% peak", "CPU",
+                "speedup"):
         t.add_column(col, justify="left" if col in ("model", "variant") else "right",
                      no_wrap=True)
     for i, r in enumerate(records):
@@ -481,16 +710,20 @@ def bench_table(records: Sequence[ModelRecord]) -> Table:
             t.add_section()
         eager = r.latency
         opt = eager.get("optimized")
-        for variant, lat in (("eager", eager), ("optimised", opt)):
+        for variant, lat in ((eager.get("runtime", "eager"), eager), ("optimised", opt)):
             if not lat:
                 continue
-            t.add_row(r.name if variant == "eager" else "", variant, str(r.resolution),
-                      str(lat["batch"]), f"{r.macs / 1e9:.3f}", _ms(lat["median_ms"]),
-                      _ms(lat["mean_ms"]), _ms(lat["iqr_ms"], lat["median_ms"]),
-                      f"{_ms(lat['min_ms'])} - {_ms(lat['max_ms'])}", str(lat["runs"]),
-                      str(lat["warmup"]), f"{lat['throughput']:,.1f}",
-                      f"{lat['gflops_per_s']:.1f}", f"{lat['peak_fraction'] * 100:.0f}%",
-                      f"{lat['speedup']:.2f}x" if variant == "optimised" else "")
+            iqr = lat["iqr_ms"]
+            share = lat.get("cpu_share")
+            t.add_row(r.name if lat is eager else "", variant + _flag(lat), str(r.resolution),
+                      str(lat["batch"]), f"{r.macs / 1e9:.3f}", _ms(lat["median_ms"], spread=iqr),
+                      _ms(lat["mean_ms"], spread=iqr), _ms(iqr, lat["median_ms"], spread=iqr),
+                      f"{_ms(lat['min_ms'], spread=iqr)} - {_ms(lat['max_ms'], spread=iqr)}",
+                      str(lat["runs"]), str(lat["warmup"]), f"{lat['throughput']:,.1f}",
+                      f"{lat['gflops_per_s']:.1f}", peak_share(lat),
+                      "" if share is None else f"{share:.2f}",
+                      interval_text(lat["speedup"], lat.get("speedup_interval"))
+                      if lat is opt else "")
     return t
 
 

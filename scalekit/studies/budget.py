@@ -39,14 +39,16 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..counting import NetworkCount
 from ..errors import ScalekitError, ScalingError
+from ..memory import estimate_memory, format_bytes
 from ..plan import NetworkPlan
 from ..records import Networks, network_key
 from ..scaling import Coefficients, scale
 from ..spec import Spec
 from ..strategies import Dial, dial
 
-METRICS = ("macs", "params", "acts", "latency")
+METRICS = ("macs", "params", "acts", "latency", "memory")
 COUNTED = ("macs", "params", "acts")
+EXACT = COUNTED + ("memory",)  # deterministic and non-decreasing in every dial: snapped to the grid
 
 # How far a dial may go from neutral: multipliers within [1e-4, 1e4], phi within [-100, 100].
 LOG_LIMIT = math.log(1e4)
@@ -82,6 +84,18 @@ def parse_count(text: str) -> float:
     return value * _COUNT_SUFFIXES[suffix]
 
 
+_BYTE_SUFFIXES = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 1024,
+                  "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_bytes(text: str) -> float:
+    """``512MiB``, ``1.5GiB``, ``100MB`` (10^6), ``2e9B`` -> bytes. A unit is required."""
+    value, suffix = _split(text)
+    if suffix not in _BYTE_SUFFIXES:
+        raise ValueError(f"give a size with its unit, e.g. 512MiB, 1.5GiB or 100MB (got {text!r})")
+    return value * _BYTE_SUFFIXES[suffix]
+
+
 def parse_duration_ms(text: str) -> float:
     """``40ms``, ``0.04s``, ``500us`` -> milliseconds. A unit is required."""
     value, suffix = _split(text)
@@ -94,6 +108,8 @@ def amount(metric: str, value: float) -> str:
     """A cost in the unit people read it in: ``1.8 G MACs``, ``20.1 M params``, ``40.00 ms``."""
     if metric == "latency":
         return f"{value:.2f} ms"
+    if metric == "memory":
+        return format_bytes(int(value))
     label = "MACs" if metric == "macs" else metric
     for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= size:
@@ -107,6 +123,19 @@ def amount(metric: str, value: float) -> str:
 
 Cost = Callable[[Spec, NetworkPlan, NetworkCount], Tuple[float, Optional[Dict[str, Any]]]]
 """``cost(spec, plan, counts) -> (cost, measurement or None)`` of one realised network."""
+
+
+def memory_cost(kind: str = "inference", batch: int = 1) -> Cost:
+    """Bytes a realised network needs at ``batch`` (:func:`scalekit.memory.estimate_memory`,
+    the memory guard's estimate): ``inference`` = parameters + the activation peak of a forward
+    pass, ``training`` = parameters + gradients + optimizer state + saved activations."""
+    if kind not in ("inference", "training"):
+        raise ScalekitError(f"unknown memory {kind!r} (valid: inference, training)")
+
+    def cost(spec: Spec, plan: NetworkPlan, counts: NetworkCount) -> tuple[float, None]:
+        est = estimate_memory(plan, batch, counts)
+        return float(est.total_bytes if kind == "inference" else est.training_bytes), None
+    return cost
 
 
 def count_cost(metric: str) -> Cost:
@@ -257,6 +286,8 @@ def fit(spec: Spec, mode: str, metric: str, target: float, *, cost: Cost | None 
     d = dial(spec, mode)
     if metric in COUNTED:
         cost = count_cost(metric)
+    elif metric == "memory":
+        cost = cost or memory_cost()
     elif cost is None:
         raise ScalekitError("a latency fit needs a cost that measures (latency_cost)")
     search = _Search(spec, d, cost, networks if networks is not None else Networks())
@@ -279,7 +310,7 @@ def fit(spec: Spec, mode: str, metric: str, target: float, *, cost: Cost | None 
             lo = p
         else:
             hi = p
-    if metric in COUNTED:
+    if metric in EXACT:
         lo, hi = search.snap(lo, hi, target)
         above = search.candidate(hi, ROUND_FLOOR)  # the smallest grid value giving it
     else:

@@ -22,7 +22,7 @@ from ..records import COUNTER_CONVENTIONS
 
 COUNT_METRICS = ("params", "macs", "acts")
 # statuses that fail the check
-REGRESSIONS = ("changed", "added", "removed", "slower")
+REGRESSIONS = ("changed", "added", "removed", "slower", "over budget")
 # stage fields whose change is worth naming (counts are shown per model)
 STAGE_FIELDS = ("repeats", "cin", "cout", "kernel", "stride", "expand", "se", "resolution")
 
@@ -106,6 +106,8 @@ class CheckResult:
     tolerance: float
     latency_tolerance: float | None
     latency_compared: int  # models whose latency was compared (both sides measured)
+    max_memory: float | None = None  # --max-memory: bytes no current model may exceed
+    memory_kind: str = "inference"  # of what: inference (params + peak activations), training
 
     @property
     def regressions(self) -> int:
@@ -179,10 +181,35 @@ def _latency_change(b: dict[str, Any], c: dict[str, Any], tolerance: float) -> C
     return None
 
 
+def memory_of(record: dict[str, Any], kind: str = "inference") -> int | None:
+    """A record's memory in bytes (its ``memory`` object, the memory guard's estimate):
+    ``inference`` = params + the inference activation peak, ``training`` = params + gradients +
+    optimizer state + saved activations. None for a record without one."""
+    m = record.get("memory")
+    if not isinstance(m, dict):
+        return None
+    if kind == "training":
+        return m.get("training_bytes")
+    return m.get("params_bytes", 0) + m.get("inference_peak_bytes", 0)
+
+
+def _memory_change(c: dict[str, Any], limit: float, kind: str) -> Change | None:
+    have = memory_of(c, kind)
+    if have is None:
+        return Change(c["name"], c.get("mode"), "memory", limit, None, "over budget",
+                      "no memory estimate")
+    if have > limit:
+        return Change(c["name"], c.get("mode"), "memory", limit, have, "over budget",
+                      f"{kind} memory above --max-memory")
+    return None
+
+
 def compare_documents(baseline: dict[str, Any], current: dict[str, Any], *,
-                      tolerance: float = 0.0,
-                      latency_tolerance: float | None = None) -> CheckResult:
-    """What changed from ``baseline`` to ``current`` (both report documents)."""
+                      tolerance: float = 0.0, latency_tolerance: float | None = None,
+                      max_memory: float | None = None,
+                      memory_kind: str = "inference") -> CheckResult:
+    """What changed from ``baseline`` to ``current`` (both report documents); with
+    ``max_memory``, every current model whose memory (:func:`memory_of`) exceeds it too."""
     base = dict(zip(record_keys(baseline["records"]), baseline["records"]))
     cur = dict(zip(record_keys(current["records"]), current["records"]))
     changes: list[Change] = []
@@ -203,4 +230,8 @@ def compare_documents(baseline: dict[str, Any], current: dict[str, Any], *,
     for key, c in cur.items():
         if key not in base:
             changes.append(Change(c["name"], c.get("mode"), "params", None, c["params"], "added"))
-    return CheckResult(tuple(changes), compared, tolerance, latency_tolerance, latency_compared)
+    if max_memory is not None:
+        changes += [ch for c in cur.values()
+                    if (ch := _memory_change(c, max_memory, memory_kind)) is not None]
+    return CheckResult(tuple(changes), compared, tolerance, latency_tolerance, latency_compared,
+                       max_memory, memory_kind)
