@@ -605,10 +605,15 @@ def test_a_hostile_name_in_an_error_message_and_in_check(hostile, tmp_path):
 
 
 def test_a_hostile_name_in_progress_lines_while_timing(hostile):
-    r = run_cli("info", str(hostile / "evil.yaml"), "--time-budget", "0.05",
-                env={"OMP_NUM_THREADS": "1"})
+    r = run_cli("info", str(hostile / "evil.yaml"), "--latency", "measured", "--time-budget",
+                "0.05", env={"OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert "scalekit: timing Evil \\x1b[31mRED" in r.stderr
+    for raw in RAW:
+        assert raw not in r.stderr and raw not in r.stdout
+    # predicted (the default): the lines that say which blocks are timed for the table, too
+    r = run_cli("info", str(hostile / "evil.yaml"), env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
     for raw in RAW:
         assert raw not in r.stderr and raw not in r.stdout
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import os
+import stat
+import statistics
 import subprocess
 import sys
 import time
@@ -271,6 +272,21 @@ def test_a_corrupt_table_is_one_line_and_rebuilt(tiny, small_calibration, garbag
     assert rebuilt["pieces"] and 1 in rebuilt["calibration"]  # valid again, never trusted as was
 
 
+def test_a_table_that_is_not_a_regular_file_never_blocks(tiny, small_calibration):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    path = table_file(small_calibration)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.mkfifo(path)  # a reader that opened it would wait for a writer forever
+    r = CliRunner().invoke(cli, ["info", tiny, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    warnings = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "not a regular file" in warnings[0]
+    assert "not cached" in warnings[0]
+    assert json.loads(r.stdout)["records"][0]["latency"]["predicted_ms"] > 0
+    assert stat.S_ISFIFO(os.stat(path).st_mode)  # left as it was: not scalekit's to replace
+
+
 def test_an_unwritable_cache_is_one_line_and_the_report_still_comes(tiny, small_calibration,
                                                                     tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
@@ -322,7 +338,7 @@ def test_latency_parameter_reads_stored_booleans_and_the_new_kinds():
     (("--latency", "measured", "--no-latency"), "contradict"),
     (("--latency", "predicted", "--optimize"), "--optimize"),
     (("--latency", "measured", "--optimize", "--runtime", "onnxruntime"), "--runtime eager"),
-    (("--threads", "100000"), "may use only"),
+    (("--threads", "100000"), "cores available"),
 ])
 def test_contradicting_latency_options_are_usage_errors(tiny, args, words):
     r = CliRunner().invoke(cli, ["info", tiny, *args])

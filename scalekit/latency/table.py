@@ -37,7 +37,8 @@ from importlib import metadata
 from typing import Any, Callable, Iterable
 
 from ..blocks import BlockPlan
-from ..files import write_atomic
+from ..errors import FileError, ScalekitError
+from ..files import read_input, write_atomic
 from ..host import cpu_model
 from ..plan import NetworkPlan
 from .harness import MIN_CPU_SHARE
@@ -156,6 +157,14 @@ class TableError(ValueError):
     """A table file that is not a table of the expected key."""
 
 
+TABLE_LIMIT = 64_000_000  # bytes: a table this size holds some 300,000 pieces
+
+
+def _read(path: str) -> str:
+    """A table file's text: a regular file only (a FIFO there would block), capped."""
+    return read_input(path, TABLE_LIMIT, "latency tables").decode("utf-8")
+
+
 def _number(v: Any, what: str, positive: bool = True) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
             or (v <= 0 if positive else v < 0):
@@ -186,6 +195,7 @@ class LatencyTable:
     fresh: set[str] = field(default_factory=set)  # pieces timed by this process: not again
     calibrated: set[int] = field(default_factory=set)  # batches calibrated by this process
     quiet_retry: bool | None = None  # retime contended entries now? (None: not looked yet)
+    blocked: bool = False  # something that is not a regular file holds its name: never written
 
     @classmethod
     def file_for(cls, key: dict[str, Any], directory: str | None = None) -> str:
@@ -198,13 +208,20 @@ class LatencyTable:
         cannot be read as one (``say`` gets one line, and the file is rebuilt)."""
         path = cls.file_for(key, directory)
         table = cls(key, path)
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except (FileNotFoundError, NotADirectoryError):
+        if not os.path.lexists(path):
             return table  # none yet (saving says so if the directory cannot be made)
-        except (OSError, UnicodeDecodeError) as e:
-            say(f"scalekit: warning: cannot read the latency table {path} ({e}); rebuilding it")
+        if not os.path.isfile(path):  # a FIFO, a device, a directory: not ours to replace
+            say(f"scalekit: warning: {path} is not a regular file: the latency table is not read "
+                "or written there, and predictions are not cached (remove it to let scalekit "
+                "rebuild the table)")
+            table.blocked = True
+            return table
+        try:
+            text = _read(path)
+        except (FileError, UnicodeDecodeError) as e:
+            say(f"scalekit: warning: cannot read the latency table {path} "
+                f"({getattr(e, 'reason', e)}); rebuilding it")
+            table.dirty = True
             return table
         try:
             table.absorb(parse_table(text, key))
@@ -237,19 +254,21 @@ class LatencyTable:
         (``say``) and the table is kept in memory only. True if written."""
         if not self.dirty:
             return True
+        if self.blocked:  # said so when it was loaded
+            return False
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, exist_ok=True)
             try:
-                with open(self.path, encoding="utf-8") as f:
-                    self.absorb(parse_table(f.read(), self.key))
-            except (OSError, UnicodeDecodeError, TableError):
+                if os.path.lexists(self.path):
+                    self.absorb(parse_table(_read(self.path), self.key))
+            except (FileError, UnicodeDecodeError, TableError):
                 pass  # nothing there to keep (or nothing usable): ours replaces it
             write_atomic(self.path, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
-        except OSError as e:
-            say(f"scalekit: warning: cannot write the latency table in {directory} "
-                f"({e.strerror or e}); predictions are not cached (set SCALEKIT_CACHE_DIR to a "
-                "writable directory)")
+        except (OSError, ScalekitError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else getattr(e, "reason", e)
+            say(f"scalekit: warning: cannot write the latency table in {directory} ({why}); "
+                "predictions are not cached (set SCALEKIT_CACHE_DIR to a writable directory)")
             return False
         self.dirty = False
         return True
