@@ -1,34 +1,49 @@
-"""How fast are the count-only commands? Times whole command lines side by side, in one run.
+"""How fast do the count-only commands start and finish, against the previous release? Times
+whole command lines of both side by side, in one run.
 
-Each command is run REPEATS times, interleaved (a, b, c, a, b, c, ...) so that machine noise hits
-all of them alike; the report gives the median wall time of each and its ratio to a bare
-`python -c pass`, so that the interpreter's own start-up is visible and scalekit's own work is
-the difference. Writes benchmarks/count_speed_report.md. Not part of the test suite.
+The previous release's source tree (``--previous DIR``; by default a git worktree of
+``PREVIOUS`` made in a temporary directory) and this checkout are run by the same interpreter,
+each through ``PYTHONPATH`` (so both use the same click, rich and PyYAML), with their bytecode
+compiled first (neither pays for compiling, whatever PYTHONDONTWRITEBYTECODE says). Each command
+line is run REPEATS times, interleaved (prev a, this a, prev b, this b, ..., then again) so that
+machine noise hits both alike. The report gives, per command and version, the median wall time,
+the median CPU time (user + system of the child: less sensitive to other load on a shared
+machine than wall time) and the number of modules imported (``python -X importtime``), and the
+ratio this / previous. Writes benchmarks/count_speed_report.md. Not part of the test suite.
 
-    python benchmarks/count_speed.py
+    python benchmarks/count_speed.py [--previous DIR] [--repeats N]
 """
 
 from __future__ import annotations
 
+import argparse
+import compileall
 import datetime
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-REPEATS = 15
+PREVIOUS = "f7f7e28"  # the commit before this round's changes: the previous release
+REPEATS = 11
 PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+
+# label -> argv after `python -m scalekit.cli` ({baseline} is filled in per version)
 COMMANDS = {
-    "python -c pass (interpreter start-up)": [PY, "-c", "pass"],
-    "python -c 'import torch' (for scale)": [PY, "-c", "import torch"],
-    "scalekit --version": [PY, "-m", "scalekit.cli", "--version"],
-    "scalekit compare --no-latency (Tables 3 + 7, 19 networks)": [PY, "-m", "scalekit.cli", "compare", "--no-latency"],
-    "scalekit compare --table 2 --no-latency (10 networks)": [PY, "-m", "scalekit.cli", "compare", "--table", "2", "--no-latency"],
-    "scalekit compare --match macs --no-latency (19 networks solved)": [PY, "-m", "scalekit.cli", "compare", "--match", "macs", "--no-latency"],
-    "scalekit info efficientnet_b0 --no-latency --format json": [PY, "-m", "scalekit.cli", "info", "efficientnet_b0", "--no-latency", "--format", "json"],
+    "scalekit --version": ["--version"],
+    "scalekit compare --no-latency (Tables 3 + 7, 19 networks)": ["compare", "--no-latency"],
+    "scalekit compare --table 2 --no-latency (10 networks)": ["compare", "--table", "2",
+                                                              "--no-latency"],
+    "scalekit compare --match macs --no-latency (19 networks solved)": ["compare", "--match",
+                                                                        "macs", "--no-latency"],
+    "scalekit info efficientnet_b0 --no-latency --format json": ["info", "efficientnet_b0",
+                                                                 "--no-latency", "--format", "json"],
+    "scalekit check --baseline B.json (resnet50's info)": ["check", "--baseline", "{baseline}"],
 }
 
 
@@ -42,40 +57,117 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one child process; it must succeed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=env["BENCH_CWD"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.strip()}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def modules_imported(argv: list[str], env: dict[str, str]) -> int:
+    out = subprocess.run([PY, "-X", "importtime", *argv[1:]], env=env, cwd=env["BENCH_CWD"],
+                         capture_output=True, text=True, check=True)
+    return sum(1 for line in out.stderr.splitlines() if line.startswith("import time:")) - 1
+
+
+def previous_tree(where: str | None, tmp: str) -> Path:
+    if where:
+        return Path(where).resolve()
+    path = Path(tmp) / "previous"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), PREVIOUS],
+                   check=True, capture_output=True)
+    return path
+
+
 def main() -> None:
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, NO_COLOR="1")
-    times: dict[str, list[float]] = {k: [] for k in COMMANDS}
-    for k, cmd in COMMANDS.items():  # warm the page cache once
-        subprocess.run(cmd, cwd=root, env=env, capture_output=True, check=True)
-    for _ in range(REPEATS):
-        for k, cmd in COMMANDS.items():
-            t0 = time.perf_counter()
-            subprocess.run(cmd, cwd=root, env=env, capture_output=True, check=True)
-            times[k].append(time.perf_counter() - t0)
-    base = statistics.median(times[next(iter(COMMANDS))])
-    lines = [
-        "# Count-only commands: wall time",
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--previous", metavar="DIR", help=f"source tree of the previous release "
+                    f"(default: a git worktree of {PREVIOUS})")
+    ap.add_argument("--repeats", type=int, default=REPEATS)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        prev = previous_tree(args.previous, tmp)
+        try:
+            report = measure(prev, args.repeats, tmp)
+        finally:
+            if not args.previous:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                str(prev)], capture_output=True)
+    out = ROOT / "benchmarks" / "count_speed_report.md"
+    out.write_text(report, encoding="utf-8")
+    print(report)
+    print(f"wrote {out}")
+
+
+def measure(prev: Path, repeats: int, tmp: str) -> str:
+    versions = {"previous": prev, "this": ROOT}
+    envs, lines = {}, {}
+    for name, tree in versions.items():
+        compileall.compile_dir(str(tree / "scalekit"), quiet=1)
+        env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(tree), BENCH_CWD=str(tree))
+        env.pop("SCALEKIT_DEBUG", None)
+        baseline = str(Path(tmp) / f"{name}.json")
+        subprocess.run([PY, "-m", "scalekit.cli", "info", "resnet50", "--no-latency", "--format",
+                        "json", "--output", baseline], env=env, cwd=tree, check=True,
+                       capture_output=True)
+        envs[name] = env
+        lines[name] = {k: [PY, "-m", "scalekit.cli", *(a.replace("{baseline}", baseline)
+                                                       for a in v)]
+                       for k, v in COMMANDS.items()}
+        lines[name]["python -c pass (interpreter start-up)"] = [PY, "-c", "pass"]
+    labels = ["python -c pass (interpreter start-up)", *COMMANDS]
+    wall = {(v, k): [] for v in versions for k in labels}
+    cpu = {(v, k): [] for v in versions for k in labels}
+    for v in versions:  # warm the page cache once
+        for k in labels:
+            run(lines[v][k], envs[v])
+    for _ in range(repeats):
+        for k in labels:
+            for v in versions:
+                w, c = run(lines[v][k], envs[v])
+                wall[v, k].append(w)
+                cpu[v, k].append(c)
+    mods = {(v, k): modules_imported(lines[v][k], envs[v]) for v in versions for k in labels}
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    med = statistics.median
+    out = [
+        "# Count-only commands: start-up and wall time, this checkout against the previous release",
         "",
         f"Written by `python benchmarks/count_speed.py` on {datetime.date.today()}: {cpu_model()}, "
-        f"{os.cpu_count()} logical cores, Python {platform.python_version()}. Each command run "
-        f"{REPEATS} times, interleaved with the others; median and min-max of whole-process wall "
-        "time. *scalekit's own work* = median minus the bare interpreter's start-up.",
+        f"{os.cpu_count()} logical cores, load average {os.getloadavg()[0]:.1f} at the end, "
+        f"Python {platform.python_version()}. *previous* = {PREVIOUS} (the previous release), "
+        f"*this* = {rev} (plus uncommitted changes, if any). Both run by the same interpreter "
+        "and packages (click, rich, PyYAML), bytecode compiled, each command run "
+        f"{repeats} times, interleaved. Wall = median whole-process wall time; CPU = median "
+        "user + system time of the process (what other load on a shared machine disturbs "
+        "less); modules = modules imported (`python -X importtime`).",
         "",
-        "| command | median ms | min - max ms | x `python -c pass` | scalekit's own work ms |",
-        "|---|---:|---:|---:|---:|",
+        "| command | previous wall ms | this wall ms | this / previous | previous CPU ms | "
+        "this CPU ms | this / previous | modules previous -> this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for k, ts in times.items():
-        med = statistics.median(ts)
-        own = "" if k.startswith("python") else f"{(med - base) * 1000:.0f}"
-        lines.append(f"| {k} | {med * 1000:.0f} | {min(ts) * 1000:.0f} - {max(ts) * 1000:.0f} | "
-                     f"{med / base:.1f} | {own} |")
-    lines += ["", "None of the scalekit commands above imports torch (tests/test_cli.py checks "
-              "`sys.modules`); importing torch alone costs the time in the second row."]
-    out = root / "benchmarks" / "count_speed_report.md"
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
-    print(f"\nwrote {out}")
+    for k in labels:
+        pw, tw = med(wall["previous", k]), med(wall["this", k])
+        pc, tc = med(cpu["previous", k]), med(cpu["this", k])
+        out.append(f"| {k} | {pw * 1000:.0f} | {tw * 1000:.0f} | {tw / pw:.2f} | "
+                   f"{pc * 1000:.0f} | {tc * 1000:.0f} | {tc / pc:.2f} | "
+                   f"{mods['previous', k]} -> {mods['this', k]} |")
+    out += ["", "None of these commands imports torch (tests check `sys.modules`). What the "
+            "start-up saves: command modules are imported only when their command runs, "
+            "`import scalekit` loads its API on first use, scalekit's own YAML files (bundled "
+            "specs, reference data) are parsed by libyaml, and json, csv, importlib.metadata "
+            "and tempfile are imported only by the code that uses them.", ""]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .errors import ArgumentError, ScalekitError, ScalingError
 from .files import check_input_file
 from .host import check_threads
 from .memory import HEADROOM, available_memory, check_memory, format_bytes
+from .extras import require_torch
 from .plan import expand
 from .scaling import scale_spec
 from .spec import MAX_RESOLUTION, Spec
@@ -165,6 +166,7 @@ def build_model(spec: SpecLike, *, zero_init_residual: bool = False,
     activations of a batch-1 forward pass) and raises :class:`scalekit.ScalekitError` when that
     does not fit in the memory available; ``force=True`` builds it anyway.
     """
+    require_torch("build_model")
     from .build import build_model as _build
 
     _bool_arg("zero_init_residual", zero_init_residual)
@@ -242,6 +244,7 @@ def measure_latency(model_or_spec: nn.Module | SpecLike,
     every option are checked first (:class:`scalekit.ArgumentError`); then the memory guard, as
     on the command line (:class:`scalekit.ScalekitError`; ``force=True`` skips it).
     """
+    require_torch("measure_latency")
     import torch
 
     from .latency.harness import measure_latency as _measure

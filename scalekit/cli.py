@@ -1,6 +1,8 @@
 """The ``scalekit`` command: a thin click layer over the library.
 
-Each command lives in scalekit/commands/<name>.py and is registered below. Exit codes: 0 ok,
+Each command lives in scalekit/commands/<name>.py, listed in ``scalekit.commands.COMMANDS`` and
+imported only when it runs (:class:`LazyGroup`): start-up pays for click and little else, so
+``scalekit --version`` and the count-only commands start fast. Exit codes: 0 ok,
 1 error (or a regression found by ``check``), 2 usage error, 128 + N on signal N: 130 on SIGINT
 (Ctrl-C), 143 on SIGTERM, 129 on SIGHUP, each with one line on stderr.
 
@@ -62,15 +64,45 @@ _before_import = _install(_exit_now)
 import click  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .commands import COMMANDS  # noqa: E402
+from .commands import COMMANDS, load  # noqa: E402
 from .errors import Interrupted, ScalekitError  # noqa: E402
+from .extras import missing_extra  # noqa: E402
 from .files import defer, in_critical_section, remove_temporary_files  # noqa: E402
 from .text import safe_text  # noqa: E402
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class LazyGroup(click.Group):
+    """A group whose commands are the rows of :data:`scalekit.commands.COMMANDS`, each imported
+    when it is first asked for. ``scalekit --help`` and shell completion of a command's name
+    read the table alone."""
+
+    def list_commands(self, ctx: click.Context | None) -> list[str]:
+        return list(COMMANDS) + [n for n in self.commands if n not in COMMANDS]
+
+    def get_command(self, ctx: click.Context | None, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            self.commands[name] = load(name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name].short_help if name in COMMANDS
+                 else self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list:
+        """Command names with their short help, from the table (completing a name imports no
+        command), then the group's own options."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=COMMANDS[name].short_help) for name in COMMANDS
+                 if name.startswith(incomplete)]
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", "-V", prog_name="scalekit")
 def cli() -> None:
     """Scale convolutional networks by width, depth, resolution or all three (EfficientNet's
@@ -93,10 +125,6 @@ def cli() -> None:
 
     A SPEC is a YAML file, or the name of a bundled spec (efficientnet_b0, resnet50, ...).
     """
-
-
-for _cmd in COMMANDS:
-    cli.add_command(_cmd)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
@@ -237,6 +265,10 @@ def _report(e: BaseException | None) -> None:
     # a bug in scalekit: say so in one line, traceback on request
     if os.environ.get("SCALEKIT_DEBUG"):
         raise e  # type: ignore[misc]
+    missing = missing_extra(e) if isinstance(e, ImportError) else None
+    if missing is not None:  # an optional package, missing where nothing asked for it first
+        _error(str(missing))
+        sys.exit(1)
     _error(f"internal error: {type(e).__name__}: {e} (set SCALEKIT_DEBUG=1 for the traceback)")
     sys.exit(1)
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from .counting import Counts, NetworkCount, StageCount
+from .extras import require
 from .memory import check_memory
 from .plan import NetworkPlan
 
@@ -38,6 +39,7 @@ def _hooks(model, sink: dict):
 
 def torch_count(plan: NetworkPlan, batch: int = 1) -> NetworkCount:
     """Count on a meta-device module: FlopCounterMode for MACs, hooks for acts, numel for params."""
+    require("torch", purpose="--counter torch")
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -71,7 +73,8 @@ def thop_count(plan: NetworkPlan, *, force: bool = False,
     """thop.profile on a real module at batch 1 (slow at large resolutions: a real forward).
     Refuses a model that would not fit in memory unless ``force`` (see memory.check_memory;
     ``counts``: the plan's analytic counts, if known)."""
-    check_memory(plan, force=force, counts=counts)
+    check_memory(plan, force=force, counts=counts)  # torch-free: refuses first, torch or not
+    require("torch", "thop", purpose="--counter thop")
 
     import contextlib
     import io

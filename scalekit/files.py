@@ -35,7 +35,6 @@ import os
 import re
 import signal
 import stat
-import tempfile
 import threading
 from typing import Any, Iterator
 
@@ -345,6 +344,8 @@ def atomic_path(path: str, suffix: str = ".tmp") -> Iterator[str]:
     changed while the caller wrote); through a symlink the file it points to is replaced. The new
     file keeps the old one's permission bits. Creating, renaming and removing the temporary file
     happen with SIGINT, SIGTERM and SIGHUP held, so none of them can leave it behind."""
+    import tempfile  # here, not at import: a command that writes nothing needs none of it
+
     target = os.path.realpath(path_name(path))  # write through a symlink; the link stays
     _writable_target(path)
     tmp = None

@@ -27,15 +27,16 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from .bundled import bundled_specs, load_named, resolve_spec
 from .conventions import DEFAULT as DEFAULT_CONVENTION
 from .conventions import NAMES as CONVENTION_NAMES
-from .errors import ScalekitError, ScalingError, SpecError
+from .errors import ScalekitError, SpecError
+from .extras import require_torch
 from .files import MAX_PATH
 from .host import check_threads
 from .records import (COUNTER_NAMES, ModelRecord, Networks, counter_convention, make_record,
                       spec_records, with_convention)
-from .scaling import MODES, Coefficients, scale, scale_spec
-from .spec import Spec, load_spec, spec_to_yaml
+from .scaling import MODES, Coefficients
+from .spec import load_spec, spec_to_yaml
 from .text import safe_text
-from .strategies import DIAL_MODES, dial, get_strategy, strategy_coefficients
+from .strategies import DIAL_MODES, dial, get_strategy, scale_by
 from .studies import budget, sweeps, tables
 
 if TYPE_CHECKING:
@@ -177,6 +178,9 @@ SCALING: dict[str, tuple[Check, Any]] = {
     "resolution": (_FINITE, None), "size": (_optional(_int(1, 10**9)), None),
     "preset": (_optional(_text), None),
 }
+# --strategy NAME --factor S (scale, bench, check, export): instead of the flags above
+STRATEGY: dict[str, tuple[Check, Any]] = {"strategy": (_optional(_text), None),
+                                          "factor": (_FINITE, None)}
 _COUNTER = {"counter": (_choice(*COUNTER_NAMES), "analytic")}
 # what the records' MACs count (scalekit/conventions.py); not given: the counter's own (thop's
 # for --counter thop, so that baselines stored before conventions existed read as they were)
@@ -214,8 +218,7 @@ MEMORY_KINDS = ("inference", "training")
 PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "list": {},
     "info": {"spec": (_name, None), **_COUNTER, **_CONVENTION, **_timing("predicted", 2.0)},
-    "scale": {"spec": (_name, None), **SCALING, "strategy": (_optional(_text), None),
-              "factor": (_FINITE, None), **_COUNTER, **_CONVENTION,
+    "scale": {"spec": (_name, None), **SCALING, **STRATEGY, **_COUNTER, **_CONVENTION,
               **_timing("predicted", 2.0)},
     "compare": {"specs": (_names, []), "mode": (_optional(_list_of(MODES)), None),
                 "table": (_optional(_tables), None), "match": (_optional(_choice("macs")), None),
@@ -230,8 +233,9 @@ PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
               "values": (_optional(_numbers), None), "y": (_choice("params", "acts", "latency"),
                                                           "params"),
               **_COUNTER, **_timing(False, 1.0)},
-    "bench": {"specs": (_some_names, None), **SCALING, **_timing("measured", 5.0), **_HARNESS},
-    "check": {"specs": (_some_names, None), **_COUNTER, **_CONVENTION, **SCALING},
+    "bench": {"specs": (_some_names, None), **SCALING, **STRATEGY, **_timing("measured", 5.0),
+              **_HARNESS},
+    "check": {"specs": (_some_names, None), **_COUNTER, **_CONVENTION, **SCALING, **STRATEGY},
 }
 REQUIRED = {"info": ("spec",), "scale": ("spec",), "fit": ("spec",), "sweep": ("spec",),
             "bench": ("specs",), "check": ("specs",)}
@@ -377,7 +381,9 @@ def _timed(records: list[ModelRecord], p: Mapping[str, Any], run: Run, *,
 
 
 def _scaling(p: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: p[k] for k in SCALING if p.get(k) is not None}
+    """The scaling flags of ``p`` that are given, --strategy and --factor included (the keyword
+    arguments of :func:`scalekit.strategies.scale_by`)."""
+    return {k: p[k] for k in (*SCALING, *STRATEGY) if p.get(k) is not None}
 
 
 def query_inputs(query: Query) -> list[str]:
@@ -436,24 +442,9 @@ class Scaled:
         return spec_to_yaml(s, header=header)
 
 
-def _by_strategy(base: Spec, p: Mapping[str, Any]) -> tuple[Spec, Coefficients]:
-    """--strategy NAME --factor S: d, w, r = s^e_d, s^e_w, s^e_r; nothing else may set them."""
-    if p["strategy"] is None or p["factor"] is None:
-        raise ScalingError("--strategy and --factor go together: --strategy NAME --factor S")
-    given = [f"--{k}" for k in _scaling(p)]
-    if given:
-        raise ScalingError("--strategy sets width, depth and resolution itself; it cannot be "
-                           f"combined with {', '.join(given)}")
-    coef = strategy_coefficients(base, p["strategy"], p["factor"])
-    return scale(base, coef), coef
-
-
 def _scale(p: Mapping[str, Any], run: Run) -> Outcome:
     base = load_named(p["spec"])
-    if p["strategy"] is not None or p["factor"] is not None:
-        scaled, coef = _by_strategy(base, p)
-    else:
-        scaled, coef = scale_spec(base, **_scaling(p))
+    scaled, coef = scale_by(base, **_scaling(p))
     # the scaled model first: with --counter thop its memory guard should refuse before the
     # baseline's forward pass is paid for
     rs = make_record(scaled, counter=p["counter"], coefficients=coef, mode="scaled",
@@ -568,6 +559,8 @@ def _fit(p: Mapping[str, Any], run: Run) -> Outcome:
                                   force=run.force)
             max_evals = 4 * p["max_measurements"]
         else:
+            require_torch("--target-latency measured (timing on this CPU)",
+                          alternative="fit a --target-macs, --target-params or --target-acts")
             from .latency.networks import latency_cost
 
             cost = latency_cost(p["threads"], 0.5, say, runtime=p["runtime"])

@@ -27,12 +27,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .conventions import ConventionCount, count_all, get
 from .errors import ScalekitError
+from .extras import install_hint, require_torch
 from .memory import check_memory
 from .plan import NetworkPlan
 from .records import ModelRecord
 
 EXTRA = "reconcile"
-INSTALL = f"pip install 'scalekit[{EXTRA}]'"
+INSTALL = install_hint(EXTRA)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def reconcile(record: ModelRecord, tools: Sequence[str] = TOOL_NAMES, *,
     """Count ``record``'s network under every convention and run ``tools`` on it (the others
     are reported as skipped). Tools that need a real forward run only past the memory guard (or
     with ``force``)."""
+    require_torch("reconcile")  # every tool runs on the built torch module
     plan = record.plan
     if plan is None:
         raise ScalekitError(f"no network to reconcile for {record.name}")

@@ -25,7 +25,8 @@ from .bundled import load_named
 from .counting import Counts, NetworkCount, count_plan
 from .memory import MemoryEstimate, estimate_memory
 from .plan import NetworkPlan, StagePlan, expand
-from .scaling import Coefficients, scale_spec
+from .scaling import Coefficients
+from .strategies import scale_by
 from .spec import Spec
 
 COUNTER_NAMES = ("analytic", "torch", "thop")
@@ -245,14 +246,15 @@ def spec_records(specs: Sequence[str], counter: str = "analytic",
                  scaling: dict[str, Any] | None = None,
                  convention: str | None = None) -> list[ModelRecord]:
     """One record per SPEC, counted like ``scalekit info``; with scaling flags (``phi``,
-    ``width``, ``preset``, ...) each spec is scaled first (mode ``scaled``); ``convention``: see
-    :func:`with_convention` (default: the counter's own)."""
+    ``width``, ``preset``, ..., or ``strategy`` and ``factor``: see
+    :func:`scalekit.strategies.scale_by`) each spec is scaled first (mode ``scaled``);
+    ``convention``: see :func:`with_convention` (default: the counter's own)."""
     flags = {k: v for k, v in (scaling or {}).items() if v is not None}
     out = []
     for s in specs:
         spec = load_named(s)
         if flags:
-            scaled, coef = scale_spec(spec, **flags)
+            scaled, coef = scale_by(spec, **flags)
             out.append(make_record(scaled, counter=counter, coefficients=coef, mode="scaled",
                                    base=spec.name))
         else:

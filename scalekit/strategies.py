@@ -29,13 +29,12 @@ No torch here.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable
 
 from .errors import ScalingError
-from .scaling import Coefficients, coefficients
+from .scaling import Coefficients, coefficients, scale, scale_spec
 from .spec import Compound, Spec
 
 DWR_ALPHA = 0.8  # Dollar et al. 2021: the width share of fast compound scaling
@@ -102,6 +101,8 @@ def compound_strategy(c: Compound) -> Strategy:
 
 def _unknown(name: str, valid: tuple[str, ...]) -> ScalingError:
     lower = {v.lower(): v for v in valid}  # names are case-sensitive (dWr), suggestions not
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.5)
     hint = f"did you mean {lower[close[0]]!r}? " if close else ""
     if name == "dwr":  # Dollar et al. write uniform scaling "dwr" and fast scaling "dWr"
@@ -127,6 +128,24 @@ def strategy_coefficients(spec: Spec, name: str, factor: float) -> Coefficients:
         phi = math.log(factor) / math.log(c.alpha * c.beta ** 2 * c.gamma ** 2)
         return Coefficients(depth=d, width=w, resolution=r, phi=phi)
     return Coefficients(depth=d, width=w, resolution=r)
+
+
+def scale_by(spec: Spec, *, strategy: str | None = None, factor: float | None = None,
+             **flags) -> tuple[Spec, Coefficients]:
+    """Scale ``spec`` as ``scalekit scale`` does: by a strategy and a FLOPs factor (``--strategy
+    NAME --factor S``: d, w, r = s^e_d, s^e_w, s^e_r, and nothing else may set them), or by the
+    flags of :func:`scalekit.scaling.coefficients` (``phi``, ``width``, ``preset``, ...; a flag
+    that is None is not given). Returns (scaled spec, coefficients)."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if strategy is None and factor is None:
+        return scale_spec(spec, **given)
+    if strategy is None or factor is None:
+        raise ScalingError("--strategy and --factor go together: --strategy NAME --factor S")
+    if given:
+        raise ScalingError("--strategy sets width, depth and resolution itself; it cannot be "
+                           f"combined with {', '.join(f'--{k}' for k in given)}")
+    coef = strategy_coefficients(spec, strategy, factor)
+    return scale(spec, coef), coef
 
 
 # ---------------------------------------------------------------------------------------------

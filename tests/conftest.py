@@ -1,8 +1,15 @@
 """Shared fixtures. Golden numbers come from tests/data/published.yaml, a verbatim copy of the
-team's reference file (torchvision, pycls, the paper): never from scalekit itself."""
+team's reference file (torchvision, pycls, the paper): never from scalekit itself.
+
+Two markers (pyproject.toml): ``torch`` on a test that needs the torch extra (skipped where torch
+is not installed; a module that needs it throughout skips itself with importorskip), and
+``light`` on a count-only test module, which CI also runs in a torch-free venv with the light
+install (``pytest -m "light and not torch"``).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -17,6 +24,19 @@ SPEC_NAMES = ("efficientnet_b0", "resnet50", "resnet152", "mobilenet_v2", "mobil
 # the families exact to torchvision (published.yaml torchvision_families)
 FAMILY_NAMES = ("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "resnet18",
                 "resnet34", "resnet101", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2")
+
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.torch
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAS_TORCH:
+        return
+    skip = pytest.mark.skip(reason="needs the torch extra: pip install 'scalekit-cnn[torch]'")
+    for item in items:
+        if item.get_closest_marker("torch"):
+            item.add_marker(skip)
 
 
 def spec_path(name: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, needs_torch, run_cli
 
 BAD_SPECS = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
 # A command that must never run: a case that reaches it has been parsed as data, or worse.
@@ -277,6 +277,7 @@ def test_a_python_tag_spec_through_the_console_script(tmp_path):
 # Ctrl-C
 
 
+@needs_torch
 def test_ctrl_c_stops_cleanly_without_partial_output(tmp_path):
     """SIGINT during a long forward pass (thop on a ResNet-50 at 1600 px, ~0.7 GiB): exit 130,
     one line, no traceback, and no --output file (not even a temporary one)."""

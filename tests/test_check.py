@@ -15,6 +15,9 @@ from scalekit.cli import cli
 
 from .conftest import assert_no_torch, run_cli, spec_path
 
+
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
+
 # One more bottleneck in ResNet-50's stage3 (1024 -> 256 -> 1024 channels at 14x14, identity
 # shortcut), counted by hand: three convs, three BatchNorms (gamma, beta).
 CONVS = 1024 * 256 + 3 * 3 * 256 * 256 + 256 * 1024
@@ -125,11 +128,32 @@ def test_unusable_baseline_is_one_line_exit_2(tmp_path, content, words):
     (("--latency-tolerance", "nan"), "--latency-tolerance"),
     (("--phi", "2"), "--phi"),
     (("--counter", "torch"), "--counter"),
+    (("--strategy", "dWr", "--factor", "2"), "--strategy, --factor apply to SPEC"),
 ])
 def test_usage_errors_exit_2(resnet, args, words):
     _, baseline = resnet
     r = invoke("check", "--baseline", str(baseline), *args)
     assert r.exit_code == 2 and words in r.stderr
+
+
+def test_check_specs_by_strategy_and_factor(tmp_path):
+    """`check SPEC --strategy dWr --factor S` scales as `scale` does (d, w, r = s^0.1, s^0.4,
+    s^0.05: Dollar et al.'s fast compound scaling), stores it in the baseline's query, and a
+    check without SPEC re-runs it."""
+    baseline = tmp_path / "dwr.json"
+    args = ("mobilenet_v2", "--strategy", "dWr", "--factor", "4")
+    r = invoke("check", "--baseline", str(baseline), "--update", *args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(baseline.read_text())
+    assert doc["query"]["params"]["strategy"] == "dWr" and doc["query"]["params"]["factor"] == 4
+    (rec,) = doc["records"]
+    assert rec["mode"] == "scaled" and rec["base"] == "MobileNetV2"
+    c = rec["coefficients"]
+    assert (c["depth"], c["width"], c["resolution"]) == pytest.approx((4 ** 0.1, 4 ** 0.4,
+                                                                      4 ** 0.05))
+    assert invoke("check", "--baseline", str(baseline)).exit_code == 0
+    r = invoke("check", "--baseline", str(baseline), *args[:3], "--factor", "4.5")
+    assert r.exit_code == 1 and "1 model added, 1 model removed" in r.stdout  # another network
 
 
 def test_tolerance_is_relative_per_metric(resnet):

@@ -10,9 +10,12 @@ from click.testing import CliRunner
 
 from scalekit.cli import cli
 
-from .conftest import SPEC_NAMES, assert_no_torch, run_cli, spec_path
+from .conftest import SPEC_NAMES, assert_no_torch, needs_torch, run_cli, spec_path
 
-COMMANDS = [c for c in cli.commands]
+
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
+
+COMMANDS = cli.list_commands(None)
 
 
 def invoke(*args):
@@ -63,6 +66,7 @@ def test_info_json(published):
     assert sum(s["macs"] for s in rec["stages"]) == rec["macs"]
 
 
+@needs_torch
 @pytest.mark.parametrize("counter", ["torch", "thop"])
 def test_info_other_counters(counter, published):
     r = invoke("info", "mobilenet_v2", "--counter", counter, "--no-latency", "--format", "json")

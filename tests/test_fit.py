@@ -24,7 +24,7 @@ from scalekit.scaling import scale
 from scalekit.spec import load_spec
 from scalekit.strategies import dial
 
-from .conftest import assert_no_torch, run_cli, spec_path
+from .conftest import assert_no_torch, needs_torch, run_cli, spec_path
 
 BASELINES = ("efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "resnet50")  # the paper's
 MODES = ("compound", "width", "depth", "resolution")
@@ -231,6 +231,7 @@ stages:
 """
 
 
+@needs_torch
 def test_fit_latency_on_a_tiny_model(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)
@@ -248,6 +249,7 @@ def test_fit_latency_on_a_tiny_model(tmp_path):
     assert res.best.spec.resolution < res.above.spec.resolution
 
 
+@needs_torch
 def test_fit_latency_cli_says_it_is_measured(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY)

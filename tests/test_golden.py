@@ -11,6 +11,9 @@ from scalekit.spec import load_spec
 from .conftest import ROOT, spec_path
 
 
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
+
+
 def count(name: str):
     return count_plan(expand(load_spec(spec_path(name)))).total
 

@@ -104,10 +104,10 @@ def test_a_missing_tool_names_the_extra_and_the_others_still_print(monkeypatch):
     monkeypatch.setattr(reconciling, "installed", lambda tool: tool.name == "torch" and real(tool))
     r = invoke("reconcile", "mobilenet_v2", "--size", "64")
     assert r.exit_code == 0, r.output
-    assert r.stderr.count("\n") == 1 and "pip install 'scalekit[reconcile]'" in r.stderr
+    assert r.stderr.count("\n") == 1 and "pip install 'scalekit-cnn[reconcile]'" in r.stderr
     assert "fvcore, ptflops, ptflops-aten, thop, torchinfo" in r.stderr  # one line, by name
     assert "not installed: fvcore, ptflops, ptflops-aten, thop, torchinfo: pip install " \
-           "'scalekit[reconcile]'" in " ".join(r.stdout.split())  # the caption wraps
+           "'scalekit-cnn[reconcile]'" in " ".join(r.stdout.split())  # the caption wraps
     assert re.search(r"^  paper .* exact", r.stdout, flags=re.M)  # torch still ran
     assert r.stdout.count("not installed") == 6  # five rows and the caption
 

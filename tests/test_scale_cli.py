@@ -14,6 +14,9 @@ from scalekit.spec import load_spec
 from .conftest import run_cli
 
 
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
+
+
 def invoke(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 

@@ -18,7 +18,7 @@ from scalekit.scaling import (Coefficients, round_channels, round_depth, round_r
                               scale_spec)
 from scalekit.spec import ScalingRules, load_spec, spec_to_yaml
 
-from .conftest import SPEC_NAMES, spec_path
+from .conftest import SPEC_NAMES, needs_torch, spec_path
 
 TF = ScalingRules()  # divisor 8, min 8, 10% guard: TF / Keras / torchvision / timm
 
@@ -179,6 +179,7 @@ def test_phi_zero_is_the_baseline(name):
     assert scaled == base
 
 
+@needs_torch
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(SPEC_NAMES), phi=st.floats(-2.0, 3.0))
 def test_out_round_trip_and_built_params(tmp_path, name, phi):

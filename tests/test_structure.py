@@ -20,7 +20,10 @@ import pytest
 from scalekit import counting, plan as planning
 from scalekit.queries import Run, make_query, run_query
 
-from .conftest import ROOT
+from .conftest import ROOT, needs_torch
+
+
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
 
 PKG = ROOT / "scalekit"
 MODULES = {p: ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
@@ -207,6 +210,7 @@ def test_every_study_expands_each_network_once(command, params):
     assert calls.expand == len(calls.networks) == calls.count
 
 
+@needs_torch
 def test_a_timed_record_is_expanded_once_and_counted_once(tmp_path):
     """Latency, the memory guard and the report read the plan and counts the record carries."""
     from scalekit.latency.networks import measure_records

@@ -6,7 +6,7 @@ import click
 
 from ..report import tables
 from .common import (force_option, format_options, handle_errors, latency_options, pop_latency,
-                     pop_scaling, report_query, scaling_options)
+                     pop_scaling, report_query, scaling_options, strategy_options)
 
 
 def _table(outcome):
@@ -17,6 +17,7 @@ def _table(outcome):
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @scaling_options
+@strategy_options
 @latency_options(toggle=False, budget_s=5.0)
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
               help="Untimed forward passes before the timed ones.")
@@ -37,6 +38,7 @@ def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **k
     \b
     scalekit bench efficientnet_b0 mobilenet_v2 resnet50
     scalekit bench efficientnet_b0 --preset b1 --optimize
+    scalekit bench mobilenet_v2 --strategy dWr --factor 4
     scalekit bench resnet50 --threads 2 --batch 8 --format json
 
     Method: eval mode, torch.inference_mode, weights initialised as for training (kaiming normal),

@@ -21,7 +21,7 @@ from ..studies import regression
 from .common import (Budget, command_line, convention_option, counter_option, echo_err,
                      handle_errors,
                      measure, pop_scaling, render_text, say, scaling_options, stdout_console,
-                     warn)
+                     strategy_options, warn)
 
 
 class CheckUsageError(click.ClickException):
@@ -60,6 +60,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--memory", "memory_kind", type=click.Choice(("inference", "training")),
               default="inference", show_default=True, help="--max-memory: the memory of what.")
 @scaling_options
+@strategy_options
 @counter_option
 @convention_option
 @click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table",
@@ -81,7 +82,8 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
       scalekit info specs/mynet.yaml --format json --output baseline.json
       scalekit check --baseline baseline.json
     With SPEC..., each spec is counted as `info` does (scaled first with --phi, --width, ...
-    --preset if given), and matched to the baseline's records by name and mode:
+    --preset, or --strategy/--factor, if given), and matched to the baseline's records by name
+    and mode:
       scalekit check --baseline costs.json --update specs/a.yaml specs/b.yaml
 
     The baseline is data: its query names a reporting command and what it counted, checked

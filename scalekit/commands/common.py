@@ -17,6 +17,7 @@ from rich.table import Table
 from .. import queries
 from ..conventions import NAMES as CONVENTION_NAMES
 from ..errors import ScalekitError
+from ..extras import require, require_torch
 from ..files import STDOUT, Files, write_atomic
 from ..host import check_threads
 from ..queries import Outcome, QueryError, Run
@@ -78,6 +79,29 @@ def format_options(f: Callable) -> Callable:
                      help="table for people; json (one document), csv or markdown (one row per "
                           "model) for machines and CI.")(f)
     return f
+
+
+def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from ..report.plot import plot_format
+
+    try:
+        plot_format(value)
+    except ScalekitError as e:
+        raise click.BadParameter(str(e)) from None
+    require("matplotlib", purpose="--plot")  # before any work: one line saying what to install
+    return value
+
+
+def plot_option(what: str) -> Callable[[Callable], Callable]:
+    """--plot FILE: a PNG, SVG or PDF (by its suffix) of ``what``; a report, replaced
+    atomically."""
+    return click.option(
+        "--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        callback=_plot_path,
+        help=f"Also draw {what} into FILE: .png, .svg or .pdf, as its suffix says (needs "
+             f"matplotlib: pip install 'scalekit-cnn[plot]'); replaced atomically if it exists.")
 
 
 def counter_option(f: Callable) -> Callable:
@@ -259,11 +283,27 @@ def scaling_options(f: Callable) -> Callable:
     return f
 
 
+def strategy_options(f: Callable) -> Callable:
+    """--strategy NAME --factor S: instead of the flags of :func:`scaling_options`."""
+    from ..strategies import STRATEGY_NAMES
+
+    f = click.option("--factor", type=float, default=None, metavar="S", callback=finite_number,
+                     help="--strategy: the FLOPs factor (4 = about 4x the baseline's MACs).")(f)
+    f = click.option("--strategy", default=None, metavar="NAME",
+                     help=f"Pick d, w, r by a strategy ({', '.join(STRATEGY_NAMES)}) and a FLOPs "
+                          "factor (--factor): d = s^e_d, w = s^e_w, r = s^e_r with "
+                          "d*w^2*r^2 = s.")(f)
+    return f
+
+
 SCALING_KEYS = ("phi", "alpha", "beta", "gamma", "width", "depth", "resolution", "size", "preset")
+STRATEGY_KEYS = ("strategy", "factor")
 
 
 def pop_scaling(kwargs: dict) -> dict:
-    return {k: kwargs.pop(k) for k in SCALING_KEYS if k in kwargs}
+    """The scaling options (and --strategy/--factor, where the command has them) out of a
+    command's ``kwargs``, as query parameters."""
+    return {k: kwargs.pop(k) for k in SCALING_KEYS + STRATEGY_KEYS if k in kwargs}
 
 
 def parse_modes(value: str, valid: Sequence[str]) -> list[str]:
@@ -421,12 +461,23 @@ def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]
         yield update
 
 
+COUNT_ONLY = {"info": "count only with --no-latency", "scale": "count only with --no-latency",
+              "compare": "count only with --no-latency", "sweep": "count only (drop --latency)",
+              "check": "compare counts only (drop --latency-tolerance)"}
+"""Per command: how to get its counts without timing (what to say when torch is missing)."""
+
+
 def measure(records: Sequence[ModelRecord],
             options: TimingOptions) -> tuple[list[ModelRecord], dict[str, Any]]:
     """Give every record the latency ``options`` ask for (predicted, measured or both; progress
     on stderr) and return them with the report's ``timing`` facts (for the JSON document's
     extra fields). On Ctrl-C: what was measured so far goes to stderr, nothing to stdout or
-    ``--output``, and the command exits 130."""
+    ``--output``, and the command exits 130. Measuring without torch (the light install): one
+    line saying what to install, or how to do without."""
+    if options.kind != "predicted":  # a prediction from a warm table needs no torch
+        ctx = click.get_current_context(silent=True)
+        require_torch("measured latency (timing on this CPU)",
+                      alternative=COUNT_ONLY.get(ctx.info_name if ctx else "", ""))
     from ..latency.networks import MeasurementInterrupted, time_records
     from ..report.tables import latency_summary
 

@@ -51,7 +51,7 @@ def reconcile(spec: str, tools: tuple[str, ...], force: bool, fmt: str, output: 
 
     fvcore and ptflops (pytorch backend) run a real CPU forward, so they pass the memory guard
     first (--force skips it); the others run on the meta device. A tool that is not installed
-    is named with the extra to install (pip install 'scalekit[reconcile]') and the others are
+    is named with the extra to install (pip install 'scalekit-cnn[reconcile]') and the others are
     still shown. Exits 1 if a tool's total differs from scalekit's count of its convention.
     """
     Files().reads("SPEC", resolve_spec(spec)).writes("--output", output, stream=True).check()

@@ -6,10 +6,9 @@ import click
 
 from ..files import Files, write_atomic
 from ..report import tables
-from ..strategies import STRATEGY_NAMES
-from .common import (convention_option, counter_option, echo_err, finite_number, force_option,
-                     format_options, handle_errors, latency_options, overwrite_option, pop_latency,
-                     pop_scaling, report_query, scaling_options)
+from .common import (convention_option, counter_option, echo_err, force_option, format_options,
+                     handle_errors, latency_options, overwrite_option, pop_latency, pop_scaling,
+                     report_query, scaling_options, strategy_options)
 
 
 def _table(outcome):
@@ -30,11 +29,7 @@ def _table(outcome):
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @scaling_options
-@click.option("--strategy", default=None, metavar="NAME",
-              help=f"Pick d, w, r by a strategy ({', '.join(STRATEGY_NAMES)}) and a FLOPs factor "
-                   "(--factor): d = s^e_d, w = s^e_w, r = s^e_r with d*w^2*r^2 = s.")
-@click.option("--factor", type=float, default=None, metavar="S", callback=finite_number,
-              help="--strategy: the FLOPs factor (4 = about 4x the baseline's MACs).")
+@strategy_options
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the scaled network as a plain spec (no multipliers left to apply). An "
                    "existing FILE is kept unless --overwrite is given.")
@@ -45,9 +40,8 @@ def _table(outcome):
 @latency_options()
 @format_options
 @handle_errors
-def scale(spec: str, strategy: str | None, factor: float | None, out: str | None,
-          overwrite: bool, force: bool, counter: str, convention: str | None, fmt: str,
-          output: str | None, **kwargs) -> None:
+def scale(spec: str, out: str | None, overwrite: bool, force: bool, counter: str,
+          convention: str | None, fmt: str, output: str | None, **kwargs) -> None:
     """Scale SPEC and show it stage by stage next to the baseline.
 
     \b
@@ -71,7 +65,7 @@ def scale(spec: str, strategy: str | None, factor: float | None, out: str | None
         write_atomic(out, outcome.view.spec_text())
         echo_err(f"wrote {out}")
 
-    params = {"spec": spec, **pop_scaling(kwargs), "strategy": strategy, "factor": factor,
-              "counter": counter, "convention": convention, **pop_latency(kwargs)}
+    params = {"spec": spec, **pop_scaling(kwargs), "counter": counter, "convention": convention,
+              **pop_latency(kwargs)}
     report_query("scale", params, fmt=fmt, output=output, force=force, draw=_table,
                  after=write_spec if out else None, files=files)

@@ -1,16 +1,15 @@
 """Reports for machines: the JSON document (schema in scalekit/data/report.schema.json), and CSV
-and Markdown with one row per model. Records in, strings out; no torch here."""
+and Markdown with one row per model. Records in, strings out; no torch here. json and csv are
+imported where they are used: a table needs neither."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-from importlib import metadata
 from typing import Any, Sequence
 
+from .. import __version__
 from ..errors import BaselineError, FileError
+from ..extras import installed_version
 from ..fields import MAX_NAME_CHARS
 from ..files import read_input
 from ..host import machine
@@ -21,20 +20,15 @@ REPORT_FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
 
 
-def _version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def document(records: Sequence[ModelRecord], command: str, extra: dict | None = None) -> dict:
     """The JSON document: versions, machine, and one record per model. No timestamps, so a
     count-only command run twice gives byte-identical output."""
     doc = {
         "schema_version": SCHEMA_VERSION,
-        "scalekit_version": _version("scalekit"),
-        "torch_version": _version("torch"),
+        # the package's own version: what pip's metadata for scalekit-cnn reads too (pyproject's
+        # version is scalekit.__version__), and right in a source checkout that is not installed
+        "scalekit_version": __version__,
+        "torch_version": installed_version("torch"),  # without importing torch
         "command": command,
         "machine": machine(),
         "records": [r.to_dict() for r in records],
@@ -145,6 +139,8 @@ def parse_document(text: str, source: str) -> dict[str, Any]:
     from a file that a pull request can edit: NaN and Infinity are refused anywhere in it, and
     so are integers of more than MAX_INT_DIGITS digits, nesting deeper than MAX_JSON_NESTING, and
     records whose counts, stages or latency are not what scalekit writes."""
+    import json
+
     try:
         doc = json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_integer)
     except _Refused as e:
@@ -204,6 +200,8 @@ def load_document(path: str) -> dict[str, Any]:
 
 
 def to_json(doc: dict) -> str:
+    import json
+
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 
@@ -260,6 +258,9 @@ def _used_columns(rows: list[dict]) -> list[str]:
 
 
 def to_csv(records: Sequence[ModelRecord]) -> str:
+    import csv
+    import io
+
     rows = [flat_row(r) for r in records]
     cols = _used_columns(rows)
     buf = io.StringIO()

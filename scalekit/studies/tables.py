@@ -16,15 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from ..bundled import resolve_spec
 from ..counting import count_plan
 from ..errors import ScalekitError
 from ..plan import expand
 from ..records import ModelRecord, Networks, make_record
 from ..scaling import MODES, Coefficients, coefficients, scale
-from ..spec import Spec, load_spec
+from ..spec import Spec, load_spec, parse_yaml
 from ..strategies import dial
 from .budget import fit
 
@@ -36,8 +34,8 @@ GENERIC_ROWS = {"baseline": {}, "depth": {"d": 4}, "width": {"w": 2}, "resolutio
 
 @functools.lru_cache(maxsize=1)
 def reference() -> dict[str, Any]:
-    with open(Path(__file__).parent.parent / "data" / "reference.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    path = Path(__file__).parent.parent / "data" / "reference.yaml"
+    return parse_yaml(path.read_text(encoding="utf-8"), path=str(path), fast=True)  # our file
 
 
 @functools.lru_cache(maxsize=32)
