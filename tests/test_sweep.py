@@ -1,9 +1,11 @@
 """`scalekit sweep` and its plots: Figure 3's values, counts checked against published figures
-and torch's own counters, the PNG and the text plot."""
+and torch's own counters, the plot files (PNG, SVG, PDF; `fit --plot` too) and the text plot."""
 
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +15,10 @@ from scalekit.report.plot import text_plot
 from scalekit.spec import load_spec
 from scalekit.studies.sweeps import FIGURE3_VALUES, default_values, sweep
 
-from .conftest import assert_no_torch, run_cli, spec_path
+from .conftest import assert_no_torch, needs_torch, run_cli, spec_path
+
+
+pytestmark = pytest.mark.light  # count-only: CI runs it in the torch-free venv too
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -117,6 +122,94 @@ def test_sweep_plot_writes_png(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scalekit-")]
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(path) -> list[tuple[str, float]]:
+    """(text, font size in pt) of every text element of a matplotlib SVG (text kept as text)."""
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG}svg"
+    out = []
+    for e in root.iter(f"{SVG}text"):
+        size = re.search(r"font-size:\s*([0-9.]+)px", e.get("style", ""))
+        assert size, e.get("style")
+        out.append(("".join(e.itertext()), float(size.group(1))))  # 72 px per inch: px = pt
+    return out
+
+
+def test_sweep_plot_svg_is_svg_with_legible_plain_text(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "x.svg"
+    r = invoke("sweep", "efficientnet_b0", "--mode", "width,depth,resolution,compound,dWr",
+               "--y", "acts", "--plot", str(out))
+    assert r.exit_code == 0, r.output
+    texts = svg_texts(out)
+    assert min(size for _, size in texts) >= 9
+    labels = [t for t, _ in texts]
+    assert any(t.startswith("MACs (") for t in labels) and any("activations" in t for t in labels)
+    for mode in ("width (w = 1 to 5)", "depth (d = 1 to 8)", "compound (phi = 0 to 5)",
+                 "dWr (s = 1 to 32)"):
+        assert mode in labels, labels
+    ticks = [t for t in labels if re.fullmatch(r"[0-9.]+( [kMGT])?", t)]
+    assert {"1 G", "10 M"} <= set(ticks), labels  # plain ticks with SI prefixes
+    assert not [t for t in labels if re.search(r"10\^|\u00d7|\$|e[+-]?\d", t)], labels
+    assert not [p for p in tmp_path.iterdir() if p.name != "x.svg"]
+
+
+def test_sweep_plot_pdf_is_pdf_and_reproducible(tmp_path):
+    pytest.importorskip("matplotlib")
+    a, b = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    for path in (a, b):
+        assert invoke("sweep", "resnet50", "--mode", "width,depth", "--plot",
+                      str(path)).exit_code == 0
+    assert a.read_bytes()[:5] == b"%PDF-"
+    assert a.read_bytes() == b.read_bytes()  # no creation date: the same plot, the same file
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x", "x.png.txt"])
+def test_unknown_plot_suffix_is_a_usage_error_before_any_work(tmp_path, name):
+    r = invoke("sweep", "resnet50", "--plot", str(tmp_path / name))
+    assert r.exit_code == 2
+    assert "Invalid value for '--plot'" in r.stderr and "use a .png, .svg, .pdf file name" in r.stderr
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []
+    r = invoke("fit", "resnet50", "--target-macs", "5G", "--plot", str(tmp_path / name))
+    assert r.exit_code == 2 and ".png, .svg, .pdf" in r.stderr
+
+
+def test_the_legend_is_beside_the_data_not_over_it():
+    pytest.importorskip("matplotlib")
+    import io
+
+    from scalekit.report import plot
+
+    spec = load_spec(spec_path("efficientnet_b0"))
+    fig = plot.sweep_figure(sweep(spec, ["width", "depth", "resolution", "compound"]), y="acts")
+    fig.savefig(io.BytesIO(), format="png")  # lays it out
+    (ax,) = fig.axes
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert not legend.overlaps(axes)
+    assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1  # and on the figure
+    assert fig.bbox.y0 <= legend.y0 and legend.y1 <= fig.bbox.y1
+
+
+def test_fit_plot_draws_cost_against_the_coefficient_with_the_budget(tmp_path, published):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "fit.svg"
+    r = invoke("fit", "efficientnet_b0", "--target-macs", "2G", "--plot", str(out))
+    assert r.exit_code == 0, r.output
+    assert r.stderr.strip().splitlines()[-1] == f"wrote {out}"
+    doc = json.loads(invoke("fit", "efficientnet_b0", "--target-macs", "2G",
+                            "--format", "json").stdout)["fit"]
+    texts = svg_texts(out)
+    assert min(size for _, size in texts) >= 9
+    labels = [t for t, _ in texts]
+    assert "budget: 2 G MACs" in labels and "compound coefficient phi" in labels
+    assert f"fit: phi={doc['value']:.6g}, {doc['achieved'] / 1e9:.3g} G" in labels
+    assert f"next step up: phi={doc['next']['value']:.6g}, {doc['next']['achieved'] / 1e9:.3g} G" \
+        in labels
+    assert "2 G" in labels  # a plain y tick at the budget's height
+
+
 def test_sweep_json_is_a_check_baseline(tmp_path):
     """The stored query (values as a list) re-runs under `scalekit check`."""
     out = tmp_path / "sweep.json"
@@ -154,6 +247,7 @@ def test_count_only_sweep_imports_no_torch():
                     ["sweep", "mobilenet_v2", "--mode", "compound,dWr", "--format", "csv"])
 
 
+@needs_torch
 def test_sweep_latency_on_a_tiny_model(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text("name: Tiny\nresolution: 32\nnum_classes: 10\nstem: {out: 8}\n"

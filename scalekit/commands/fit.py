@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
+from ..files import Files
 from ..host import cpu_model
 from ..report import tables
 from ..strategies import DIAL_MODES, dial, get_strategy
-from ..studies.budget import SIG_DIGITS, FitResult, amount
-from .common import (Budget, format_options, handle_errors, report_query, runtime_option,
-                     threads_option)
+from ..studies.budget import SIG_DIGITS, FitResult, amount, cost_curve
+from .common import (Budget, echo_err, format_options, handle_errors, plot_option, report_query,
+                     runtime_option, threads_option)
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
 
@@ -110,9 +111,11 @@ def _drawer(spec_arg: str):
 @click.option("--max-measurements", type=click.IntRange(min=2), default=12, show_default=True,
               help="--target-latency: at most this many networks measured (--latency measured)"
                    ", or 4x as many predicted.")
+@plot_option("the cost of the realised network against the coefficient (sampled around the "
+             "answer; a latency fit: its three networks), with the budget as a line")
 @format_options
 @handle_errors
-def fit(spec: str, fmt: str, output: str | None, **params) -> None:
+def fit(spec: str, fmt: str, output: str | None, plot_path: str | None, **params) -> None:
     """Find the largest coefficient whose rounded, realised network stays within a budget.
 
     \b
@@ -127,4 +130,23 @@ def fit(spec: str, fmt: str, output: str | None, **params) -> None:
     past the answer's coefficient) is over it. Both are shown, with how close they are, and the
     `scalekit scale` flags that give the same network.
     """
-    report_query("fit", {"spec": spec, **params}, fmt=fmt, output=output, draw=_drawer(spec))
+    report_query("fit", {"spec": spec, **params}, fmt=fmt, output=output, draw=_drawer(spec),
+                 after=_plot_writer(plot_path) if plot_path else None,
+                 files=Files().writes("--plot", plot_path))
+
+
+def _plot_writer(path: str):
+    def write(outcome) -> None:
+        from ..report import plot
+
+        res = outcome.view.result
+        marks = [("baseline", res.baseline.value, res.baseline.cost),
+                 ("fit", res.best.value, res.best.cost),
+                 ("next step up" if res.resolved else "over target", res.above.value,
+                  res.above.cost)]
+        plot.write_fit(cost_curve(res), marks, path, symbol=res.symbol, metric=res.metric,
+                       target=res.target, budget_label=f"budget: {amount(res.metric, res.target)}",
+                       title=f"{res.baseline.spec.name}: the largest {res.mode} scaling within "
+                             f"{amount(res.metric, res.target)}")
+        echo_err(f"wrote {path}")
+    return write

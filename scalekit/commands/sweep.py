@@ -10,7 +10,8 @@ from ..report import plot, tables
 from ..strategies import DIAL_MODES
 from ..studies.sweeps import DEFAULT_MODES
 from .common import (FloatList, counter_option, echo_err, force_option, format_options,
-                     handle_errors, latency_options, parse_modes, pop_latency, report_query)
+                     handle_errors, latency_options, parse_modes, plot_option, pop_latency,
+                     report_query)
 
 CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts = conv/linear/pool "
            "outputs. 'MACs x' and 'acts x' = growth over the baseline: at equal MACs growth, "
@@ -45,10 +46,8 @@ def _drawer(y: str, plotted: bool):
               help="Coefficients for every mode (w, d or r; phi for compound; the FLOPs factor s "
                    "for uniform and dWr). Default: the paper's Figure 3 values per mode "
                    "(phi 0..5 for compound, s = 1..32 for a strategy).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
-              help="Write a PNG (needs matplotlib: pip install 'scalekit[plot]'): MACs (x) against "
-                   "--y, one line per mode, log-log; replaced atomically if it exists. Without it "
-                   "the table is followed by a compact text plot.")
+@plot_option("MACs (x) against --y, one line per mode, log-log (without --plot the table "
+             "is followed by a compact text plot)")
 @click.option("--y", "y", type=click.Choice(plot.Y_METRICS), default="params", show_default=True,
               help="What the plot draws against MACs (latency needs --latency; measured if it was, "
                    "else predicted).")
@@ -69,10 +68,10 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     \b
     scalekit sweep efficientnet_b0                           (Figure 3's width, depth, resolution)
     scalekit sweep resnet50 --mode width --values 1,1.4,1.8,2.6,3.8,5.0
-    scalekit sweep efficientnet_b0 --mode compound,uniform,dWr --y acts --plot strategies.png
+    scalekit sweep efficientnet_b0 --mode compound,uniform,dWr --y acts --plot strategies.svg
     """
     def write_plot(outcome):
-        plot.write_png(outcome.view.points, plot_path, y=y, title=_title(outcome))
+        plot.write_sweep(outcome.view.points, plot_path, y=y, title=_title(outcome))
         echo_err(f"wrote {plot_path}")
 
     params = {"spec": spec, "mode": parse_modes(mode, DIAL_MODES),

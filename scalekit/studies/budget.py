@@ -319,6 +319,36 @@ def fit(spec: Spec, mode: str, metric: str, target: float, *, cost: Cost | None 
                      search.candidate(lo, ROUND_FLOOR), above, len(search.costs), resolved)
 
 
+def cost_curve(result: FitResult, *, points: int = 60,
+               networks: Networks | None = None) -> list[tuple[float, float]]:
+    """(dial value, cost) of the realised networks at ``points`` evenly spaced dial values (in
+    log space for a multiplier) around ``result``'s baseline, fit and next step up (a margin of
+    15% of their span on each side): the step function its search walked, for a plot. Counted
+    metrics only; a latency fit's curve is its three measured networks (timing more is slow).
+    Values that realise no network (under 1 px, too many blocks) are left out."""
+    marks = (result.baseline, result.best, result.above)
+    if result.measured:
+        return sorted({(c.value, c.cost) for c in marks})
+    base = result.baseline.spec
+    d = dial(base, result.mode)
+    to_u = (lambda v: math.log(v)) if d.log else (lambda v: v)
+    ends = [to_u(c.value) for c in marks]
+    lo, hi = min(ends), max(ends)
+    margin = 0.15 * (hi - lo) if hi > lo else 0.1
+    cost = count_cost(result.metric)
+    networks = networks if networks is not None else Networks()
+    out = []
+    for i in range(points):
+        u = lo - margin + (hi - lo + 2 * margin) * i / (points - 1)
+        value = math.exp(u) if d.log else u
+        try:
+            spec = scale(base, d.coefficients(value))
+        except ScalingError:
+            continue
+        out.append((value, cost(spec, *networks.get(spec))[0]))
+    return sorted(out + [(c.value, c.cost) for c in marks])
+
+
 def _bracket(search: _Search, metric: str, target: float,
              max_evals: int | None) -> tuple[_Point, _Point, _Point]:
     """(neutral, lo, hi): the spec as it is, a network within the target and one over it.
