@@ -1,4 +1,5 @@
-"""``scalekit export``: build a (scaled) spec and write it as TorchScript or ONNX, verified."""
+"""``scalekit export``: build a (scaled) spec and write it to a file (a torch.export program,
+TorchScript, ONNX, or its weights as a state_dict or safetensors), verified."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from ..errors import ScalekitError
 from ..files import Files
 from ..layouts import LAYOUTS
 from ..text import safe_text
-from .common import force_option, handle_errors, overwrite_option, pop_scaling, scaling_options
+from .common import (force_option, handle_errors, overwrite_option, pop_scaling, scaling_options,
+                     strategy_options)
 
 
 def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -24,14 +26,17 @@ def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @scaling_options
+@strategy_options
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               callback=_format,
-              help="Where to write the model: FILE.pt or FILE.ts for TorchScript, FILE.onnx for "
-                   "ONNX (needs: pip install 'scalekit[onnx]'). An existing FILE is kept unless "
-                   "--overwrite is given.")
+              help="Where to write the model; its suffix says how: FILE.pt2 (torch.export), "
+                   "FILE.pt or FILE.ts (TorchScript), FILE.onnx (ONNX; pip install "
+                   "'scalekit-cnn[onnx]'), FILE.pth (the state_dict: weights only), "
+                   "FILE.safetensors (weights only; pip install 'scalekit-cnn[safetensors]'). "
+                   "An existing FILE is kept unless --overwrite is given.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size of the example input (fixed in the ONNX graph; TorchScript takes "
-                   "any).")
+              help="Batch size of the example input (fixed in the ONNX graph and the torch.export "
+                   "program; TorchScript and weights files take any).")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Load these weights first: a state_dict saved with torch.save (an official "
                    "torchvision or timm checkpoint, or a scalekit model's), loaded by name; "
@@ -47,14 +52,17 @@ def export(spec: str, target: str, batch: int, weights: str | None, layout: str 
     """Build SPEC (scaled by the same flags as `scalekit scale`) and export it.
 
     \b
-    scalekit export efficientnet_b0 --preset b3 --to b3.pt       TorchScript (torch.jit.script)
-    scalekit export resnet50 --phi 1 --to r50.onnx               ONNX (torch.onnx, dynamo)
-    scalekit export resnet50 --weights resnet50-11ad3fa6.pth --layout torchvision --to r50.pt
+    scalekit export efficientnet_b0 --preset b3 --to b3.pt2          torch.export
+    scalekit export mobilenet_v2 --strategy dWr --factor 2 --to m.pth  state_dict (weights only)
+    scalekit export resnet50 --phi 1 --to r50.onnx                   ONNX (torch.onnx, dynamo)
+    scalekit export efficientnet_b0 --to b0.pt                       TorchScript (deprecated)
+    scalekit export resnet50 --weights resnet50-11ad3fa6.pth --layout torchvision --to r50.pt2
 
     The input is batch x channels x the scaled spec's resolution. The model is exported in eval
     mode with freshly initialised weights, or with those of --weights FILE (a checkpoint whose
     names are --layout's: an official torchvision or timm one loads into the bundled spec of its
-    family). The file is loaded back (torch.jit.load or onnxruntime) and its outputs are checked
+    family). The file is loaded back (torch.export.load, torch.jit.load or onnxruntime; a
+    weights file into a freshly built model of the same spec) and its outputs are checked
     against the eager model on a random input before it is moved into place; the line printed
     says what was written and the largest absolute difference.
     """
