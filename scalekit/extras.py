@@ -26,6 +26,7 @@ EXTRA_OF = {
     "matplotlib": "plot",
     "onnx": "onnx", "onnxscript": "onnx", "onnxruntime": "onnx",
     "safetensors": "safetensors",
+    "fvcore": "reconcile", "ptflops": "reconcile", "torchinfo": "reconcile",
 }
 """Importable module -> the extra of pyproject.toml that installs it."""
 

@@ -223,6 +223,20 @@ def test_help_lists_every_command_from_the_table_without_importing_them():
         assert f"  {name.ljust(max(map(len, COMMANDS)))}  {entry.short_help}" in listed
 
 
+def test_completing_a_command_name_imports_no_command():
+    code = ("import os, sys\n"
+            "os.environ.update(_SCALEKIT_COMPLETE='bash_complete', COMP_WORDS='scalekit c',"
+            " COMP_CWORD='1')\n"
+            "from scalekit.cli import cli\n"
+            "try:\n    cli.main(args=[], prog_name='scalekit')\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.startswith('scalekit.commands.')])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    *items, loaded = r.stdout.splitlines()
+    assert items == [f"plain,{n}" for n in COMMANDS if n.startswith("c")]
+    assert loaded == "[]"
+
+
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_every_table_row_loads_its_command(name):
     from scalekit.cli import cli

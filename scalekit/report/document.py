@@ -321,6 +321,9 @@ def reconcile_rows(r: Any) -> list[dict[str, Any]]:
 
 def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     """Rows (dicts with the same keys) as CSV, a header line first."""
+    import csv
+    import io
+
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
     w.writeheader()
