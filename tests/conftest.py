@@ -2,7 +2,8 @@
 team's reference file (torchvision, pycls, the paper): never from scalekit itself.
 
 Two markers (pyproject.toml): ``torch`` on a test that needs the torch extra (skipped where torch
-is not installed; a module that needs it throughout skips itself with importorskip), and
+is not installed; a module that needs it throughout skips itself with importorskip, or is not
+collected there when it imports torch at module level), and
 ``light`` on a count-only test module, which CI also runs in a torch-free venv with the light
 install (``pytest -m "light and not torch"``).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,17 @@ FAMILY_NAMES = ("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.torch
+
+
+_TORCH_AT_IMPORT = re.compile(r"^(import torch|from torch[ .])", re.M)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Without torch, a test module that imports it at module level is not collected (it could
+    not be): the light venv runs what it can, whoever wrote the module."""
+    if HAS_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return True if _TORCH_AT_IMPORT.search(collection_path.read_text(encoding="utf-8")) else None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, needs_torch, run_cli
+from .conftest import HAS_TORCH, ROOT, needs_torch, run_cli
 
 BAD_SPECS = sorted((Path(__file__).parent / "bad_specs").glob("*.yaml"))
 # A command that must never run: a case that reaches it has been parsed as data, or worse.
@@ -252,6 +252,8 @@ def test_bad_command_line(cid, argv, code, texts, results, files):
         pytest.skip("no /dev/zero here")
     if cid == "output-unwritable" and not sys.platform.startswith("linux"):
         pytest.skip("needs /proc")
+    if argv[0] == "export" and code == 1 and not HAS_TORCH:  # it says so first, in one line
+        pytest.skip("needs the torch extra: pip install 'scalekit-cnn[torch]'")
     assert_clear_error(results[cid], code, [_expand(t, files) for t in texts])
 
 
