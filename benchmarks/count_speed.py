@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 PREVIOUS = "f7f7e28"  # the commit before this round's changes: the previous release
+ABOUT_PREVIOUS = ("The previous release has fewer block kinds, bundled specs and counting "
+                  "conventions than this checkout (this round added them), so a ratio includes "
+                  "their cost as well as the start-up work.")
 REPEATS = 11
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +48,49 @@ COMMANDS = {
                                                                  "--no-latency", "--format", "json"],
     "scalekit check --baseline B.json (resnet50's info)": ["check", "--baseline", "{baseline}"],
 }
+
+
+# Where `scalekit compare --no-latency`'s CPU time goes, measured inside one process of this
+# checkout (process_time between the steps; dataclass creation timed around the stdlib's own
+# dataclasses._process_class). Printed as one line of "name=milliseconds".
+PHASES = r"""
+import dataclasses, io, time
+t0 = time.process_time()
+import click, rich.console, rich.table, yaml
+t1 = time.process_time()
+made, spent = dataclasses._process_class, [0.0]
+def timed(*args, **kwargs):
+    t = time.process_time()
+    try:
+        return made(*args, **kwargs)
+    finally:
+        spent[0] += time.process_time() - t
+dataclasses._process_class = timed
+from scalekit.commands import load
+load("compare")
+t2 = time.process_time()
+dataclasses._process_class = made
+from scalekit import queries
+outcome = queries.run_query(queries.make_query("compare", {"latency": False}))
+t3 = time.process_time()
+from scalekit.commands import common, compare
+common.render_text(compare._draw(outcome))
+t4 = time.process_time()
+print(f"deps={(t1 - t0) * 1e3:.1f} ours={(t2 - t1) * 1e3:.1f} dataclasses={spent[0] * 1e3:.1f} "
+      f"count={(t3 - t2) * 1e3:.1f} render={(t4 - t3) * 1e3:.1f}")
+"""
+
+
+def phases(env: dict[str, str], repeats: int) -> dict[str, float]:
+    """Median milliseconds of each step of PHASES over ``repeats`` fresh processes."""
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        out = subprocess.run([PY, "-c", PHASES], env=env, cwd=env["BENCH_CWD"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        for item in out:
+            k, v = item.split("=")
+            runs.setdefault(k, []).append(float(v))
+    return {k: statistics.median(v) for k, v in runs.items()}
 
 
 def cpu_model() -> str:
@@ -137,6 +183,7 @@ def measure(prev: Path, repeats: int, tmp: str) -> str:
                 wall[v, k].append(w)
                 cpu[v, k].append(c)
     mods = {(v, k): modules_imported(lines[v][k], envs[v]) for v in versions for k in labels}
+    steps = phases(envs["this"], repeats)
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "?"
     med = statistics.median
@@ -150,7 +197,7 @@ def measure(prev: Path, repeats: int, tmp: str) -> str:
         "and packages (click, rich, PyYAML), bytecode compiled, each command run "
         f"{repeats} times, interleaved. Wall = median whole-process wall time; CPU = median "
         "user + system time of the process (what other load on a shared machine disturbs "
-        "less); modules = modules imported (`python -X importtime`).",
+        f"less); modules = modules imported (`python -X importtime`). {ABOUT_PREVIOUS}",
         "",
         "| command | previous wall ms | this wall ms | this / previous | previous CPU ms | "
         "this CPU ms | this / previous | modules previous -> this |",
@@ -162,11 +209,23 @@ def measure(prev: Path, repeats: int, tmp: str) -> str:
         out.append(f"| {k} | {pw * 1000:.0f} | {tw * 1000:.0f} | {tw / pw:.2f} | "
                    f"{pc * 1000:.0f} | {tc * 1000:.0f} | {tc / pc:.2f} | "
                    f"{mods['previous', k]} -> {mods['this', k]} |")
+    python_cpu = med(cpu["this", labels[0]]) * 1000
     out += ["", "None of these commands imports torch (tests check `sys.modules`). What the "
             "start-up saves: command modules are imported only when their command runs, "
             "`import scalekit` loads its API on first use, scalekit's own YAML files (bundled "
             "specs, reference data) are parsed by libyaml, and json, csv, importlib.metadata "
-            "and tempfile are imported only by the code that uses them.", ""]
+            "and tempfile are imported only by the code that uses them.", "",
+            "## Where `scalekit compare --no-latency` spends its CPU time (this checkout)", "",
+            f"Median of {repeats} fresh processes, CPU ms (`time.process_time` between the "
+            "steps):", "",
+            "| step | CPU ms |", "|---|---:|",
+            f"| interpreter start-up (`python -c pass`, above) | {python_cpu:.0f} |",
+            f"| importing click, rich (console, table) and PyYAML | {steps['deps']:.0f} |",
+            f"| importing scalekit's modules for `compare` | {steps['ours']:.0f} |",
+            f"| ... of which creating their dataclasses (`@dataclass`) | "
+            f"{steps['dataclasses']:.0f} |",
+            f"| counting the 19 networks (specs loaded, expanded, counted) | {steps['count']:.0f} |",
+            f"| rendering the table (rich) | {steps['render']:.0f} |", ""]
     return "\n".join(out)
 
 
