@@ -95,6 +95,7 @@ def hostile(tmp_path_factory) -> Path:
     (d / "long_name.yaml").write_text(tiny_named("n" * 1001))
     (d / "huge_name.yaml").write_text(tiny_named("x" * 990_000))  # under the 1 MB size cap
     (d / "m.pt").write_text(TINY)  # a spec whose name is a TorchScript file name
+    (d / "p.svg").write_text(TINY)  # a spec whose name is a plot file name
     os.link(d / "tiny.yaml", d / "tiny_hardlink.yaml")
     os.symlink("tiny.yaml", d / "tiny_link.yaml")
     os.mkfifo(d / "fifo")
@@ -227,7 +228,7 @@ OUTPUT_CASES = [
                        "{d}/tiny.yaml", "--overwrite"], 1, ["--out is the same file as SPEC"]),
     ("plot-and-output-same", ["sweep", "{d}/tiny.yaml", "--plot", "{d}/p.png", "--output",
                               "{d}/p.png"], 1, ["--output is the same file as --plot"]),
-    ("plot-onto-spec", ["sweep", "{d}/tiny.yaml", "--plot", "{d}/tiny.yaml"], 1,
+    ("plot-onto-spec", ["sweep", "{d}/p.svg", "--plot", "{d}/p.svg"], 1,
      ["--plot is the same file as SPEC"]),
     ("export-onto-spec", ["export", "{d}/m.pt", "--to", "{d}/m.pt", "--overwrite"], 1,
      ["--to is the same file as SPEC"]),
