@@ -27,6 +27,7 @@ EXTRA_OF = {
     "onnx": "onnx", "onnxscript": "onnx", "onnxruntime": "onnx",
     "safetensors": "safetensors",
     "fvcore": "reconcile", "ptflops": "reconcile", "torchinfo": "reconcile",
+    "ray": "ray",
 }
 """Importable module -> the extra of pyproject.toml that installs it."""
 

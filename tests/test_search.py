@@ -475,6 +475,13 @@ def test_formats_and_plot(fine, fake, tmp_path):
     r = search_cli(*common, "--plot", str(png))
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = tmp_path / "plot.svg"  # the plots' common style (report/plot.py): the suffix's format
+    assert search_cli(*common, "--plot", str(svg)).returncode == 0  # (from the journal: no rerun)
+    from .test_sweep import svg_texts
+
+    texts = svg_texts(svg)
+    assert min(size for _, size in texts) >= 9
+    assert "best: alpha=1.2, beta=1.1, gamma=1.15" in [t for t, _ in texts]
     table = r.stdout
     assert "Fine: compound scaling step 1 at phi = 1, 15 candidates ranked by accuracy" in table
     assert "best: alpha=1.2 beta=1.1 gamma=1.15" in table

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from importlib import metadata
 
 import click
 
+from .. import __version__
 from .. import search as searching
 from ..bundled import load_named, resolve_spec
 from ..errors import ScalekitError
+from ..extras import install_hint, installed_version
 from ..files import STDOUT, Files, write_atomic
 from ..report import search as report
 from ..report.document import REPORT_FORMATS
@@ -25,18 +26,14 @@ from ..search.grid import (CONSTRAINTS, DEFAULT_RANGES, DEFAULT_STEP, DEFAULT_TA
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
 from ..text import safe_text
-from .common import (command_line, echo_err, handle_errors, pipe_width, render_text, say,
-                     stdout_console)
+from .common import (command_line, echo_err, handle_errors, pipe_width, plot_option, render_text,
+                     say, stdout_console)
 
 
 def _versions() -> dict[str, str | None]:
-    out = {}
-    for pkg in ("scalekit", "torch"):
-        try:
-            out[f"{pkg}_version"] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[f"{pkg}_version"] = None
-    return out
+    """This scalekit's version (the scalekit-cnn distribution's) and the installed torch's, read
+    without importing it."""
+    return {"scalekit_version": __version__, "torch_version": installed_version("torch")}
 
 
 def default_journal(spec_arg: str, spec_sha: str, identity: str) -> str:
@@ -134,7 +131,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
               help="Re-run evaluations the journal holds as failed (done ones never re-run).")
 @click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
               help="local: --workers evaluations at a time on this machine. ray: each "
-                   "evaluation a Ray task (pip install 'scalekit[ray]').")
+                   f"evaluation a Ray task ({install_hint('ray')}).")
 @click.option("--address", default=None, metavar="ADDR",
               help="--backend ray: an existing cluster (auto, or ray://HOST:PORT); default: "
                    "start a local Ray instance for this search.")
@@ -154,9 +151,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
                    "kept); `scalekit scale OUT.yaml --phi N` is then step 2. An existing file is "
                    "kept unless --overwrite.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --write-spec file.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              metavar="PNG", help="Draw the metric against the achieved cost, one point per "
-                                  "candidate (needs matplotlib); replaced atomically.")
+@plot_option("the metric against the achieved cost, one point per candidate, the best marked")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table",
               show_default=True, help="table for people; json (one document with `best` and "
                                       "`candidates`), csv or markdown (one row per candidate).")
@@ -230,6 +225,6 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     if write_spec:
         _write_spec(res, write_spec)
     if plot_path:
-        report.write_png(res, plot_path)
+        report.write_plot(res, plot_path)
         echo_err(f"wrote {plot_path}")
     _emit(res, spec, fmt, output)

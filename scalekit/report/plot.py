@@ -1,5 +1,6 @@
-"""Plots: a sweep (MACs against params, acts or latency, one line per mode) and a fit (cost
-against the coefficient, with the budget), as PNG, SVG or PDF, as the file's suffix says.
+"""Plots: a sweep (MACs against params, acts or latency, one line per mode), a fit (cost
+against the coefficient, with the budget) and a search's candidates, as PNG, SVG or PDF, as the
+file's suffix says.
 
 :func:`write_sweep` and :func:`write_fit` draw with matplotlib (the optional ``plot`` extra,
 imported inside the functions; no pyplot, so no global state and no GUI backend) in one style
@@ -94,7 +95,7 @@ def series(points: Sequence[SweepPoint], y: str) -> dict[str, list[tuple[float, 
     return out
 
 
-def _figure(draw: Callable[[Any], None]) -> Any:
+def figure(draw: Callable[[Any], None]) -> Any:
     """A matplotlib Figure in :data:`STYLE` (constrained layout), drawn by ``draw(ax)``."""
     require("matplotlib", purpose="--plot")
     import matplotlib
@@ -121,7 +122,7 @@ def save(fig: Any, path: str) -> None:
             raise ScalekitError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def _ticks(axis: Any, values: Sequence[float], log: bool) -> None:
+def ticks(axis: Any, values: Sequence[float], log: bool) -> None:
     """Plain SI tick labels, unlabelled minor ticks, and enough major ticks on a log axis: each
     decade's 1 over two decades or more, its 1, 2 and 5 over less, evenly spaced round numbers
     over less than a factor of 3."""
@@ -139,7 +140,7 @@ def _ticks(axis: Any, values: Sequence[float], log: bool) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
 
 
-def _legend_beside(ax: Any) -> None:
+def legend_beside(ax: Any) -> None:
     """The legend to the right of the axes (constrained layout makes room): it covers no data."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
 
@@ -175,15 +176,15 @@ def sweep_figure(points: Sequence[SweepPoint], *, y: str = "params",
             ys_all += ys
         ax.set_xscale("log")
         ax.set_yscale("log")
-        _ticks(ax.xaxis, xs_all, log=True)
-        _ticks(ax.yaxis, ys_all, log=True)
+        ticks(ax.xaxis, xs_all, log=True)
+        ticks(ax.yaxis, ys_all, log=True)
         ax.set_xlabel(f"{AXIS_TITLES['macs']}, log scale")
         ax.set_ylabel(f"{AXIS_TITLES[y]}, log scale")
         if title:
             ax.set_title(title)
-        _legend_beside(ax)
+        legend_beside(ax)
 
-    return _figure(draw)
+    return figure(draw)
 
 
 def write_fit(curve: Sequence[tuple[float, float]], marks: Sequence[tuple[str, float, float]],
@@ -212,15 +213,15 @@ def fit_figure(curve: Sequence[tuple[float, float]], marks: Sequence[tuple[str, 
         for i, (label, value, cost) in enumerate(marks):
             ax.plot([value], [cost], linestyle="none", marker="osD"[i % 3], markersize=7,
                     color=f"C{i}", label=f"{label}: {symbol}={value:.6g}, {si(cost)}")
-        _ticks(ax.xaxis, [], log=False)
-        _ticks(ax.yaxis, [], log=False)
+        ticks(ax.xaxis, [], log=False)
+        ticks(ax.yaxis, [], log=False)
         ax.set_xlabel(_DIAL_TITLES.get(symbol, symbol))
         ax.set_ylabel(AXIS_TITLES.get(metric, metric))
         if title:
             ax.set_title(title)
-        _legend_beside(ax)
+        legend_beside(ax)
 
-    return _figure(draw)
+    return figure(draw)
 
 
 def _markers(modes: Sequence[str]) -> dict[str, str]:

@@ -14,12 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import ScalekitError
-from ..files import atomic_path
 from ..host import machine
 from ..search.grid import CandidateGrid
 from ..search.proxy import WARNING
 from ..search.results import CandidateResult, SearchResult
 from ..text import safe_text
+from . import plot
 from .document import md_cell
 from .tables import lines, new_table
 
@@ -272,48 +272,42 @@ def to_markdown(res: SearchResult) -> str:
 # the plot
 
 
-def write_png(res: SearchResult, path: str) -> None:
+def write_plot(res: SearchResult, path: str) -> None:
     """The metric (mean, with its spread as error bars) against the achieved cost, one point
-    per evaluated candidate, the best marked; written atomically."""
+    per evaluated candidate, the best marked, the target band shaded: into ``path`` (.png, .svg
+    or .pdf, as its suffix says), atomically, in the plots' common style (report/plot.py)."""
     pts = [r for r in res.results if r.mean is not None]
     if not pts:
         raise ScalekitError("--plot: no candidate has a metric to plot")
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ScalekitError("--plot needs matplotlib: pip install 'scalekit[plot]'") from None
-    fig = Figure(figsize=(6.4, 4.4), dpi=100)
-    ax = fig.add_subplot()
-    xs = [r.candidate.achieved for r in pts]
-    ys = [r.mean for r in pts]
-    err = [r.spread or 0.0 for r in pts]
-    ax.errorbar(xs, ys, yerr=err if any(err) else None, fmt="o", ms=4, capsize=2, alpha=0.8,
-                label="candidate" + (" (mean ± sd)" if any(err) else ""))
-    best = res.best
-    if best is not None:
-        ax.plot([best.candidate.achieved], [best.mean], marker="*", ms=14, ls="none",
-                color="tab:red", label="best")
-    for r in pts[:12]:
-        c = r.candidate
-        ax.annotate(f"{c.alpha:g}/{c.beta:g}/{c.gamma:g}", (c.achieved, r.mean),
-                    textcoords="offset points", xytext=(4, -9), fontsize=6, alpha=0.7)
-    s = res.grid.settings
-    lo, hi = float(s.target - s.tolerance), float(s.target + s.tolerance)
-    ax.axvspan(lo, hi, color="tab:green", alpha=0.08, label=f"target {s.target} ± {s.tolerance}")
-    ax.set_xlabel("achieved cost: MACs of the rounded network / baseline MACs")
-    ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
-    title = f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates (labels: alpha/beta/gamma)"
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
-    except OSError as e:
-        raise ScalekitError(f"{path}: cannot write: {e.strerror or e}") from None
+    plot.plot_format(path)
+
+    def draw(ax) -> None:
+        xs = [r.candidate.achieved for r in pts]
+        ys = [r.mean for r in pts]
+        err = [r.spread or 0.0 for r in pts]
+        ax.errorbar(xs, ys, yerr=err if any(err) else None, fmt="o", ms=5, capsize=2, alpha=0.8,
+                    label="candidate" + (" (mean ± sd)" if any(err) else ""))
+        best = res.best
+        if best is not None:
+            c = best.candidate
+            ax.plot([c.achieved], [best.mean], marker="*", ms=14, ls="none", color="tab:red",
+                    label=f"best: alpha={c.alpha:g}, beta={c.beta:g}, gamma={c.gamma:g}")
+        s = res.grid.settings
+        lo, hi = float(s.target - s.tolerance), float(s.target + s.tolerance)
+        ax.axvspan(lo, hi, color="tab:green", alpha=0.1, label=f"target {s.target} ± {s.tolerance}")
+        plot.ticks(ax.xaxis, [], log=False)
+        plot.ticks(ax.yaxis, [], log=False)
+        ax.set_xlabel("achieved cost (MACs of the rounded network / the baseline's MACs)")
+        ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
+        ax.set_title(f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates")
+        plot.legend_beside(ax)
+
+    plot.save(plot.figure(draw), path)
+
+
+write_png = write_plot  # its name before it wrote SVG and PDF too
 
 
 __all__ = ["caption", "document", "renderables", "results_table", "rows", "to_csv", "to_json",
-           "to_markdown", "write_png"]
+           "to_markdown", "write_plot", "write_png"]
 

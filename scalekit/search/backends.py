@@ -12,7 +12,7 @@ raise :class:`SearchInterrupted`.
 - :class:`RayBackend`: every evaluation is a Ray task with ``cpus_per_trial`` CPUs and
   ``gpus_per_trial`` GPUs; ``address`` (``auto``, ``ray://HOST:PORT``) joins an existing
   cluster, none starts a local Ray instance for the search and shuts it down after. Ray is an
-  optional extra (``pip install 'scalekit[ray]'``), imported only here, only when used.
+  optional extra (``pip install 'scalekit-cnn[ray]'``), imported only here, only when used.
 
 No torch here.
 """
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..errors import ScalekitError
+from ..extras import MissingDependency, require
 from .evaluators import Evaluation, Task, failed
 from .grid import SearchUsageError
 
@@ -180,9 +181,9 @@ def _in_process(ctx: Any, evaluator: Any, task: Task, stop: threading.Event) -> 
 def import_ray() -> Any:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or reporting
     try:
-        import ray  # noqa: PLC0415 - optional, imported only when the ray backend runs
-    except ImportError:
-        raise BackendError("--backend ray needs Ray: pip install 'scalekit[ray]'") from None
+        ray = require("ray", purpose="--backend ray")  # optional: only when the backend runs
+    except MissingDependency as e:
+        raise BackendError(str(e)) from None
     return ray
 
 
