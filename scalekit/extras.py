@@ -37,6 +37,7 @@ class MissingDependency(ScalekitError):
 
     def __init__(self, purpose: str, modules: list[str], extra: str, alternative: str = ""):
         self.purpose, self.modules, self.extra = purpose, modules, extra
+        self.alternative = alternative
         super().__init__(f"{purpose} needs {', '.join(modules)}: {install_hint(extra)}"
                          + (f", or {alternative}" if alternative else ""))
 

@@ -353,7 +353,7 @@ def test_onnxruntime_missing_is_one_line_naming_the_extra(tiny, monkeypatch):
         assert r.exit_code == 1, r.output
         lines = r.output.strip().splitlines()
         assert lines[-1] == ("Error: --runtime onnxruntime needs onnxruntime: pip install "
-                             "'scalekit[onnx]'")
+                             "'scalekit-cnn[onnx]'")
 
 
 def test_every_runtime_is_labelled_in_the_table(tiny):

@@ -10,6 +10,7 @@ venv it is really absent.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -107,43 +108,53 @@ def test_every_install_hint_names_our_distribution():
 # a missing extra is one line
 
 
-def run_without(hidden: tuple[str, ...], *args: str) -> subprocess.CompletedProcess:
+def run_without(hidden: tuple[str, ...], *args: str,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The CLI in a fresh interpreter where ``hidden`` modules cannot be imported."""
     code = ("import sys\n"
             f"for m in {list(hidden)!r}:\n    sys.modules[m] = None\n"
             f"sys.argv = ['scalekit', *{list(args)!r}]\n"
             "from scalekit.cli import main\nmain()\n")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+                          cwd=ROOT, timeout=300, env={**os.environ, **(env or {})})
 
 
 NO_TORCH = ("torch", "thop", "numpy")
 TORCH_HINT = "pip install 'scalekit-cnn[torch]'"
 
 
+PREDICTED = "Error: predicted latency (this machine's table lacks blocks, timed once) needs torch: "
+MEASURED = "Error: measured latency (timing on this CPU) needs torch: "
+
+
 @pytest.mark.parametrize("args,line", [
-    (["info", "resnet50"], "Error: latency (timing on this CPU) needs torch: " + TORCH_HINT +
-     ", or count only with --no-latency"),
+    (["info", "resnet50"], PREDICTED + TORCH_HINT + ", or count only with --no-latency"),
+    (["info", "resnet50", "--latency", "measured"],
+     MEASURED + TORCH_HINT + ", or count only with --no-latency"),
     (["info", "resnet50", "--no-latency", "--counter", "thop"],
      "Error: --counter thop needs torch, thop: " + TORCH_HINT),
     (["info", "resnet50", "--no-latency", "--counter", "torch"],
      "Error: --counter torch needs torch: " + TORCH_HINT),
-    (["bench", "mobilenet_v2"], "Error: latency (timing on this CPU) needs torch: " + TORCH_HINT),
+    (["bench", "mobilenet_v2"], MEASURED + TORCH_HINT),
     (["sweep", "resnet50", "--latency"],
-     "Error: latency (timing on this CPU) needs torch: " + TORCH_HINT +
-     ", or count only (drop --latency)"),
-    (["fit", "resnet50", "--target-latency", "10ms"],
-     "Error: --target-latency (timing on this CPU) needs torch: " + TORCH_HINT +
+     PREDICTED + TORCH_HINT + ", or count only (drop --latency)"),
+    (["fit", "resnet50", "--target-latency", "10ms"], PREDICTED + TORCH_HINT),
+    (["fit", "resnet50", "--target-latency", "10ms", "--latency", "measured"],
+     "Error: --target-latency measured (timing on this CPU) needs torch: " + TORCH_HINT +
      ", or fit a --target-macs, --target-params or --target-acts"),
     (["export", "resnet50", "--to", "{tmp}/r50.pt2"], "Error: export needs torch: " + TORCH_HINT),
     (["export", "resnet50", "--to", "{tmp}/r50.onnx"],
      "Error: ONNX export needs torch: " + TORCH_HINT),
 ])
-def test_a_command_that_needs_torch_says_what_to_install_in_one_line(tmp_path, args, line):
-    r = run_without(NO_TORCH, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+def test_a_command_that_needs_torch_says_what_to_install_in_one_line(tmp_path_factory, args,
+                                                                      line):
+    """(With an empty latency table: a warm one predicts without torch.)"""
+    tmp, cache = tmp_path_factory.mktemp("out"), tmp_path_factory.mktemp("cache")
+    r = run_without(NO_TORCH, *[a.replace("{tmp}", str(tmp)) for a in args],
+                    env={"SCALEKIT_CACHE_DIR": str(cache)})
     assert r.returncode == 1
     assert r.stderr.splitlines() == [line], r.stderr
-    assert r.stdout == "" and list(tmp_path.iterdir()) == []
+    assert r.stdout == "" and list(tmp.iterdir()) == []
 
 
 def test_plots_and_optional_exports_name_their_own_extra(tmp_path):
@@ -215,7 +226,7 @@ def test_help_lists_every_command_from_the_table_without_importing_them():
             "loaded = [m for m in sys.modules if m.startswith('scalekit.commands.')]\n"
             "print(repr(loaded))\nprint(buf.getvalue())\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                       env={**__import__("os").environ, "COLUMNS": "100"})
+                       env={**os.environ, "COLUMNS": "100"})
     assert r.returncode == 0, r.stderr
     loaded, _, text = r.stdout.partition("\n")
     assert loaded == "[]"

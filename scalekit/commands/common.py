@@ -17,7 +17,7 @@ from rich.table import Table
 from .. import queries
 from ..conventions import NAMES as CONVENTION_NAMES
 from ..errors import ScalekitError
-from ..extras import require, require_torch
+from ..extras import MissingDependency, require, require_torch
 from ..files import STDOUT, Files, write_atomic
 from ..host import check_threads
 from ..queries import Outcome, QueryError, Run
@@ -474,16 +474,20 @@ def measure(records: Sequence[ModelRecord],
     extra fields). On Ctrl-C: what was measured so far goes to stderr, nothing to stdout or
     ``--output``, and the command exits 130. Measuring without torch (the light install): one
     line saying what to install, or how to do without."""
+    ctx = click.get_current_context(silent=True)
+    without = COUNT_ONLY.get(ctx.info_name if ctx else "", "")
     if options.kind != "predicted":  # a prediction from a warm table needs no torch
-        ctx = click.get_current_context(silent=True)
-        require_torch("measured latency (timing on this CPU)",
-                      alternative=COUNT_ONLY.get(ctx.info_name if ctx else "", ""))
+        require_torch("measured latency (timing on this CPU)", alternative=without)
     from ..latency.networks import MeasurementInterrupted, time_records
     from ..report.tables import latency_summary
 
     try:
         with latency_progress(records) as hook:
             return time_records(records, options, say=say, progress=hook)
+    except MissingDependency as e:  # a cold latency table: its blocks are timed with torch
+        if e.alternative or not without:
+            raise
+        raise MissingDependency(e.purpose, e.modules, e.extra, without) from None
     except MeasurementInterrupted as e:
         lines = [f"scalekit: {e} ({len(e.measured)} of {len(records)} models timed; no report "
                  "written)"]

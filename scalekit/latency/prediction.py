@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..extras import require_torch
 from ..host import cpu_model
 from ..memory import check_memory
 from ..records import ModelRecord
@@ -65,6 +66,7 @@ def warm(table: LatencyTable, plans: Sequence[Any], batch: int, threads: int, ru
     Returns the pieces timed."""
     if not needs_timing(table, plans, batch):
         return 0
+    require_torch("predicted latency (this machine's table lacks blocks, timed once)")
     from .pieces import fill
 
     try:

@@ -5,7 +5,7 @@
   folded, channels_last, TorchScript trace + freeze);
 - ``onnxruntime``: the module exported to ONNX (torch's TorchScript-based exporter, in memory)
   and run by an onnxruntime CPU session with ``threads`` intra-op threads, sequential execution,
-  all graph optimisations. Needs the ``onnx`` extra (``pip install 'scalekit[onnx]'``).
+  all graph optimisations. Needs the ``onnx`` extra (``pip install 'scalekit-cnn[onnx]'``).
 
 Every runtime but eager is checked against the eager module (fp32 tolerance, on an input it was
 not made from) before it is timed. torch and onnxruntime are imported inside the functions;
@@ -22,6 +22,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ScalekitError
+from ..extras import install_hint
 
 if TYPE_CHECKING:
     import torch
@@ -43,8 +44,7 @@ def require_runtime(runtime: str) -> None:
         except (ImportError, ValueError):  # a broken or blocked installation
             found = False
         if not found:
-            raise ScalekitError("--runtime onnxruntime needs onnxruntime: "
-                                "pip install 'scalekit[onnx]'")
+            raise ScalekitError(f"--runtime onnxruntime needs onnxruntime: {install_hint('onnx')}")
 
 
 def runtime_version(runtime: str) -> str | None:

@@ -324,10 +324,11 @@ def cost_curve(result: FitResult, *, points: int = 60,
     """(dial value, cost) of the realised networks at ``points`` evenly spaced dial values (in
     log space for a multiplier) around ``result``'s baseline, fit and next step up (a margin of
     15% of their span on each side): the step function its search walked, for a plot. Counted
-    metrics only; a latency fit's curve is its three measured networks (timing more is slow).
-    Values that realise no network (under 1 px, too many blocks) are left out."""
+    metrics only (params, MACs, acts); another fit's curve is its three networks (latency: timing
+    more is slow; memory: its estimate's options are the query's). Values that realise no
+    network (under 1 px, too many blocks) are left out."""
     marks = (result.baseline, result.best, result.above)
-    if result.measured:
+    if result.metric not in COUNTED:
         return sorted({(c.value, c.cost) for c in marks})
     base = result.baseline.spec
     d = dial(base, result.mode)
