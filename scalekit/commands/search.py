@@ -21,13 +21,13 @@ from ..files import STDOUT, Files, write_atomic
 from ..report import search as report
 from ..report.document import REPORT_FORMATS
 from ..search.backends import BACKENDS, SearchInterrupted
-from ..search.grid import (CONSTRAINTS, DEFAULT_RANGES, DEFAULT_STEP, DEFAULT_TARGET,
+from ..search.grid import (CONSTRAINTS, COSTS, DEFAULT_RANGES, DEFAULT_STEP, DEFAULT_TARGET,
                            DEFAULT_TOLERANCE, SearchUsageError, spec_digest)
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
 from ..text import safe_text
 from .common import (command_line, echo_err, handle_errors, pipe_width, plot_option, render_text,
-                     say, stdout_console)
+                     say, stdout_console, threads_option)
 
 
 def _versions() -> dict[str, str | None]:
@@ -108,9 +108,17 @@ def _write_spec(res: SearchResult, path: str) -> None:
                    "unit of phi).")
 @click.option("--tolerance", default=str(DEFAULT_TOLERANCE), show_default=True, metavar="T",
               help="Keep grid points whose cost ratio is within T of --target.")
-@click.option("--constrain", type=click.Choice(CONSTRAINTS), default="nominal", show_default=True,
-              help="nominal: alpha*beta^2*gamma^2 before rounding (the paper's); achieved: the "
-                   "rounded network's exact MACs / the baseline's.")
+@click.option("--constrain", type=click.Choice(CONSTRAINTS), default=None,
+              help="nominal (the default with --cost macs): alpha*beta^2*gamma^2 before rounding "
+                   "(the paper's); achieved: the rounded network's exact MACs / the baseline's "
+                   "(always, with --cost latency).")
+@click.option("--cost", type=click.Choice(COSTS), default="macs", show_default=True,
+              help="What --target is a ratio of: macs (the paper's FLOPS), or latency: each "
+                   "rounded network's PREDICTED latency on this CPU (this machine's latency "
+                   "table; blocks it lacks are timed once) over the baseline's; the pick is then "
+                   "measured whole against the baseline to confirm it.")
+@click.option("--force", is_flag=True,
+              help="--cost latency: time networks the memory guard would refuse.")
 @click.option("--dry-run", is_flag=True,
               help="List the candidates and their exact costs, evaluate nothing (torch-free, "
                    "instant).")
@@ -151,6 +159,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
                    "kept); `scalekit scale OUT.yaml --phi N` is then step 2. An existing file is "
                    "kept unless --overwrite.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --write-spec file.")
+@threads_option
 @plot_option("the metric against the achieved cost, one point per candidate, the best marked")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table",
               show_default=True, help="table for people; json (one document with `best` and "
@@ -159,7 +168,8 @@ def _write_spec(res: SearchResult, path: str) -> None:
               metavar="FILE", help="Write the report to FILE (atomically) instead of stdout.")
 @handle_errors
 def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, step: str,
-           target: str, tolerance: str, constrain: str, dry_run: bool, metric: str,
+           target: str, tolerance: str, constrain: str | None, cost: str, force: bool,
+           threads: int, dry_run: bool, metric: str,
            minimize: bool, seeds: int, timeout: float | None, journal: str | None,
            retry_failed: bool, backend: str, address: str | None, workers: int,
            cpus_per_trial: float, gpus_per_trial: float, write_spec: str | None,
@@ -170,6 +180,7 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     \b
     scalekit search proxy_mbconv --evaluate builtin:proxy --alpha 1.1:1.4 --step 0.1
     scalekit search my.yaml --dry-run                      (the candidates, exact costs)
+    scalekit search my.yaml --cost latency --dry-run       (2x the PREDICTED latency instead)
     scalekit search my.yaml --evaluate "python train.py --spec {spec} --out {out} --seed {seed}"
                             --seeds 3 --timeout 3600 --write-spec my_found.yaml
     scalekit search my.yaml --evaluate "..." --backend ray --address auto --gpus-per-trial 1
@@ -196,7 +207,8 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
         ray_cpus = max(1, round(workers * cpus_per_trial + 0.499))
     try:
         searching.grid_settings(alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
-                                tolerance=tolerance, constrain=constrain)  # usage errors first
+                                tolerance=tolerance, constrain=constrain,
+                                cost=cost)  # usage errors first
         base = load_named(spec)
         evaluator = None
         if not dry_run or evaluate is not None:
@@ -208,7 +220,8 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
             tolerance=tolerance, constrain=constrain, metric=metric, minimize=minimize,
             seeds=seeds, timeout=timeout, journal=journal, retry_failed=retry_failed,
             backend=backend, workers=workers, address=address, cpus_per_trial=cpus_per_trial,
-            gpus_per_trial=gpus_per_trial, dry_run=dry_run, say=say, ray_num_cpus=ray_cpus)
+            gpus_per_trial=gpus_per_trial, dry_run=dry_run, say=say, ray_num_cpus=ray_cpus,
+            cost=cost, threads=threads, force=force)
     except SearchUsageError as e:
         raise click.UsageError(str(e)) from None
     except SearchInterrupted as e:

@@ -62,8 +62,9 @@ def results_table(res: SearchResult, title: str | None = None,
     t = new_table(None if title is None else safe_text(title),
                   caption=None if caption is None else lines(caption))
     t.padding = (0, 0)  # the box's column divider is a space: one between columns
-    cols = ["#", "α", "β", "γ", "nominal", "achieved", "params\n(M)", f"MACs\n({unit})",
-            "acts\n(M)"]
+    latency = res.grid.settings.cost == "latency"
+    cols = ["#", "α", "β", "γ", "nominal", "achieved"] + (["latency\nratio"] if latency else [])
+    cols += ["params\n(M)", f"MACs\n({unit})", "acts\n(M)"]
     cols += ["alike"] if res.dry_run else [_metric_header(res), "s"]
     for c in cols:  # a header of two lines is built line by line (a str is one line)
         t.add_column(lines(*c.split("\n")), justify="left" if c == "alike" else "right",
@@ -72,8 +73,10 @@ def results_table(res: SearchResult, title: str | None = None,
         c, rec = r.candidate, r.candidate.record
         row = [str(r.rank) if r.rank else str(i + 1) if res.dry_run else "-",
                _coef(c.alpha), _coef(c.beta), _coef(c.gamma), f"{c.nominal:.3f}",
-               f"{c.achieved:.3f}", f"{rec.params / 1e6:.3f}", f"{rec.macs / div:.3f}",
-               f"{rec.acts / 1e6:.3f}"]
+               f"{c.achieved:.3f}"]
+        if latency:
+            row += [f"{c.latency_ratio:.3f}" if c.latency_ratio is not None else ""]
+        row += [f"{rec.params / 1e6:.3f}", f"{rec.macs / div:.3f}", f"{rec.acts / 1e6:.3f}"]
         if res.dry_run:
             row += [f"+{len(c.aliases)}" if c.aliases else ""]
         else:
@@ -103,6 +106,8 @@ def caption(res: SearchResult) -> str:
         "linear multiply-accumulates.",
         _settings_line(res),
     ]
+    if res.grid.settings.cost == "latency":
+        parts.append(latency_line(res))
     if res.dry_run:
         parts.append("alike: other grid points that round to the same phi = 1 network (they "
                      "differ at larger phi). Dry run: nothing evaluated.")
@@ -116,6 +121,34 @@ def caption(res: SearchResult) -> str:
     if res.proxy:
         parts.append(PROXY_WARNING + ".")
     return "\n".join(parts)
+
+
+def latency_line(res: SearchResult) -> str:
+    """What a latency search's ratio is: PREDICTED, on which machine, how."""
+    base = res.grid.baseline_latency or {}
+    t = res.timing or {}
+    threads = t.get("threads", base.get("threads", 1))
+    return (f"latency ratio = the rounded network's PREDICTED latency / the baseline's "
+            f"({base.get('predicted_ms', 0):.2f} ms predicted): batch 1, {threads} "
+            f"thread{'s' if threads != 1 else ''}, runtime {t.get('runtime', 'eager')}, on "
+            f"{t.get('cpu', 'this CPU')}; the calibrated sum of each network's blocks from this "
+            "machine's latency table. The grid constrains this ratio (--cost latency).")
+
+
+def confirmed_line(res: SearchResult) -> str | None:
+    """The pick measured whole against the baseline (a latency search)."""
+    conf = res.confirmed
+    if not conf:
+        return None
+    s = res.grid.settings
+    verdict = ("CONFIRMED: within" if conf["within_tolerance"] else
+               "NOT CONFIRMED: outside")
+    line = (f"measured whole, interleaved: the pick {conf['measured_ms']:.2f} ms, the baseline "
+            f"{conf['baseline_ms']:.2f} ms: ratio {conf['measured_ratio']:.3f} (predicted "
+            f"{conf['predicted_ratio']:.3f}); {verdict} {s.target} ± {s.tolerance}.")
+    if not conf["trusted"]:
+        line += f" ! the measurement is not to be trusted: {conf['reason']}"
+    return line
 
 
 def _aliases(c: Any) -> str:
@@ -145,8 +178,13 @@ def summary_lines(res: SearchResult, spec_arg: str = "SPEC") -> list[str]:
         out.append(f"best: alpha={_coef(c.alpha)} beta={_coef(c.beta)} gamma={_coef(c.gamma)} "
                    f"({where}{res.metric} {metric_text(best)}"
                    f"{f' over {len(best.values)} seeds' if len(best.values) > 1 else ''}; "
-                   f"achieved cost {c.achieved:.3f}x)"
+                   f"achieved cost {c.achieved:.3f}x"
+                   + (f", predicted latency {c.latency_ratio:.3f}x"
+                      if c.latency_ratio is not None else "") + ")"
                    + (f"; the same phi = 1 network as {_aliases(c)}" if c.aliases else ""))
+        conf = confirmed_line(res)
+        if conf:
+            out.append(conf)
         ties = res.not_distinguishable
         if res.seeds == 1:
             out.append("one seed per candidate: no spread measured, so small differences may be "
@@ -216,7 +254,10 @@ def document(res: SearchResult, command: str, versions: dict[str, Any]) -> dict[
             "notes": list(res.notes) + ([PROXY_WARNING] if res.proxy else []),
         },
         "baseline": {"name": b.name, "resolution": b.resolution, "params": b.params,
-                     "macs": b.macs, "flops": b.flops, "acts": b.acts},
+                     "macs": b.macs, "flops": b.flops, "acts": b.acts,
+                     "predicted_latency_ms": (g.baseline_latency or {}).get("predicted_ms")},
+        "timing": res.timing,
+        "confirmed": res.confirmed,
         "best": None if best is None else best.to_dict(res.metric),
         "not_distinguishable_from_best": [r.rank for r in res.not_distinguishable],
         "candidates": [r.to_dict(res.metric) for r in res.results],
@@ -227,8 +268,9 @@ def to_json(doc: dict) -> str:
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
 
-ROW = ("rank", "alpha", "beta", "gamma", "nominal_cost", "achieved_cost", "resolution", "params",
-       "macs", "acts", "metric", "mean", "spread", "seeds_ok", "seconds", "status", "aliases")
+ROW = ("rank", "alpha", "beta", "gamma", "nominal_cost", "achieved_cost", "latency_ratio",
+       "resolution", "params", "macs", "acts", "metric", "mean", "spread", "seeds_ok", "seconds",
+       "status", "aliases")
 
 
 def rows(res: SearchResult) -> list[dict[str, Any]]:
@@ -237,6 +279,8 @@ def rows(res: SearchResult) -> list[dict[str, Any]]:
         c, rec = r.candidate, r.candidate.record
         out.append({"rank": r.rank or "", "alpha": c.alpha, "beta": c.beta, "gamma": c.gamma,
                     "nominal_cost": round(c.nominal, 6), "achieved_cost": round(c.achieved, 6),
+                    "latency_ratio": ("" if c.latency_ratio is None
+                                      else round(c.latency_ratio, 6)),
                     "resolution": rec.resolution, "params": rec.params, "macs": rec.macs,
                     "acts": rec.acts, "metric": safe_text(res.metric),
                     "mean": "" if r.mean is None else round(r.mean, 6),
@@ -246,9 +290,15 @@ def rows(res: SearchResult) -> list[dict[str, Any]]:
     return out
 
 
+def _columns(res: SearchResult) -> list[str]:
+    """ROW, the latency ratio only in a latency search."""
+    return [c for c in ROW if c != "latency_ratio" or res.grid.settings.cost == "latency"]
+
+
 def to_csv(res: SearchResult) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(ROW), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=_columns(res), lineterminator="\n",
+                       extrasaction="ignore")
     w.writeheader()
     w.writerows(rows(res))
     return buf.getvalue()
@@ -256,8 +306,9 @@ def to_csv(res: SearchResult) -> str:
 
 def to_markdown(res: SearchResult) -> str:
     head = {"nominal_cost": "alpha*beta^2*gamma^2", "achieved_cost": "achieved (MACs ratio)",
+            "latency_ratio": "predicted latency ratio",
             "macs": "MACs", "mean": f"{res.metric} mean", "spread": "sd"}
-    cols = [c for c in ROW if c != "metric"]
+    cols = [c for c in _columns(res) if c != "metric"]
     out = ["| " + " | ".join(head.get(c, c) for c in cols) + " |",
            "|" + "|".join("---" if c == "status" else "---:" for c in cols) + "|"]
     for row in rows(res):
@@ -282,7 +333,7 @@ def write_plot(res: SearchResult, path: str) -> None:
     plot.plot_format(path)
 
     def draw(ax) -> None:
-        xs = [r.candidate.achieved for r in pts]
+        xs = [r.candidate.cost_ratio for r in pts]
         ys = [r.mean for r in pts]
         err = [r.spread or 0.0 for r in pts]
         ax.errorbar(xs, ys, yerr=err if any(err) else None, fmt="o", ms=5, capsize=2, alpha=0.8,
@@ -290,14 +341,16 @@ def write_plot(res: SearchResult, path: str) -> None:
         best = res.best
         if best is not None:
             c = best.candidate
-            ax.plot([c.achieved], [best.mean], marker="*", ms=14, ls="none", color="tab:red",
+            ax.plot([c.cost_ratio], [best.mean], marker="*", ms=14, ls="none", color="tab:red",
                     label=f"best: alpha={c.alpha:g}, beta={c.beta:g}, gamma={c.gamma:g}")
         s = res.grid.settings
         lo, hi = float(s.target - s.tolerance), float(s.target + s.tolerance)
         ax.axvspan(lo, hi, color="tab:green", alpha=0.1, label=f"target {s.target} ± {s.tolerance}")
         plot.ticks(ax.xaxis, [], log=False)
         plot.ticks(ax.yaxis, [], log=False)
-        ax.set_xlabel("achieved cost (MACs of the rounded network / the baseline's MACs)")
+        ax.set_xlabel("predicted latency of the rounded network / the baseline's"
+                      if s.cost == "latency" else
+                      "achieved cost (MACs of the rounded network / the baseline's MACs)")
         ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
         ax.set_title(f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates")
         plot.legend_beside(ax)

@@ -9,6 +9,11 @@ alpha * beta^2 * gamma^2 ~ 2. Here:
 - every kept point is scaled by d = alpha, w = beta, r = gamma with the spec's rounding rules and
   counted exactly: its ``achieved`` cost is the rounded network's MACs over the baseline's MACs
   (``constrain="achieved"`` filters on that instead, which counts every point of the box);
+- ``cost="latency"`` replaces MACs by this machine's *predicted* latency (the calibrated sum of
+  the network's blocks from the per-machine latency table, scalekit/latency): a point is kept when
+  its rounded network's predicted latency over the baseline's is within the tolerance of the
+  target. A latency has no closed form before rounding, so the constraint is always on the
+  achieved ratio; the caller passes the predictor (this module imports no latency code);
 - points that round to the same network (``scalekit.records.network_key``: channels, repeats,
   resolution, ...) are one candidate: it is evaluated once. Its coefficients are the point whose
   nominal cost is nearest the target (the first in grid order on a tie); the others are its
@@ -25,7 +30,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ArgumentError
 from ..records import ModelRecord, Networks, make_record, network_key
@@ -34,6 +39,7 @@ from ..spec import Spec, spec_to_yaml
 from ..text import safe_text
 
 CONSTRAINTS = ("nominal", "achieved")
+COSTS = ("macs", "latency")  # what the target ratio is of
 MAX_POINTS = 200_000  # grid points in the box: past this the ranges are a typo
 MAX_AXIS = 10_000  # values on one axis
 DEFAULT_RANGES = {"alpha": "1.0:2.0", "beta": "1.0:1.5", "gamma": "1.0:1.5"}
@@ -112,14 +118,17 @@ class GridSettings:
     target: Decimal
     tolerance: Decimal
     constrain: str = "nominal"
+    cost: str = "macs"
 
     @property
     def axes(self) -> tuple[Axis, Axis, Axis]:
         return self.alpha, self.beta, self.gamma
 
     def describe(self) -> str:
+        what = ("predicted latency ratio" if self.cost == "latency"
+                else "alpha*beta^2*gamma^2")
         return (f"alpha {self.alpha.text()}, beta {self.beta.text()}, gamma {self.gamma.text()} "
-                f"in steps of {self.step}; alpha*beta^2*gamma^2 = {self.target} +- "
+                f"in steps of {self.step}; {what} = {self.target} +- "
                 f"{self.tolerance} ({self.constrain})")
 
     def to_dict(self) -> dict:
@@ -127,14 +136,24 @@ class GridSettings:
                 "beta": [float(self.beta.lo), float(self.beta.hi)],
                 "gamma": [float(self.gamma.lo), float(self.gamma.hi)],
                 "step": float(self.step), "target": float(self.target),
-                "tolerance": float(self.tolerance), "constrain": self.constrain}
+                "tolerance": float(self.tolerance), "constrain": self.constrain,
+                "cost": self.cost}
 
 
 def grid_settings(*, alpha: object = DEFAULT_RANGES["alpha"], beta: object = DEFAULT_RANGES["beta"],
                   gamma: object = DEFAULT_RANGES["gamma"], step: object = DEFAULT_STEP,
                   target: object = DEFAULT_TARGET, tolerance: object = DEFAULT_TOLERANCE,
-                  constrain: str = "nominal") -> GridSettings:
-    """Check the grid's settings (:class:`SearchUsageError` naming the flag)."""
+                  constrain: str | None = None, cost: str = "macs") -> GridSettings:
+    """Check the grid's settings (:class:`SearchUsageError` naming the flag). ``constrain``
+    defaults to ``nominal`` for ``cost="macs"`` and is ``achieved`` for ``cost="latency"``."""
+    if cost not in COSTS:
+        raise SearchUsageError(f"--cost {cost!r}: expected one of {', '.join(COSTS)}")
+    if constrain is None:
+        constrain = "achieved" if cost == "latency" else "nominal"
+    if cost == "latency" and constrain == "nominal":
+        raise SearchUsageError("--cost latency --constrain nominal: a latency has no nominal "
+                               "form (alpha*beta^2*gamma^2 is the MACs'); a latency search "
+                               "constrains the achieved ratio: drop --constrain")
     axes = [parse_axis(n, v) for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma))]
     s = _decimal(step, "--step")
     if s <= 0:
@@ -156,7 +175,7 @@ def grid_settings(*, alpha: object = DEFAULT_RANGES["alpha"], beta: object = DEF
     if sizes[0] * sizes[1] * sizes[2] > MAX_POINTS:
         raise SearchUsageError(f"the grid has {sizes[0] * sizes[1] * sizes[2]:,} points (at most "
                                f"{MAX_POINTS:,}): raise --step or narrow the ranges")
-    return GridSettings(*axes, step=s, target=t, tolerance=tol, constrain=constrain)
+    return GridSettings(*axes, step=s, target=t, tolerance=tol, constrain=constrain, cost=cost)
 
 
 def nominal_cost(alpha: Decimal, beta: Decimal, gamma: Decimal) -> Decimal:
@@ -244,6 +263,13 @@ class Candidate:
     achieved: float  # its MACs / the baseline's MACs
     key: str  # network_digest of the realised network
     aliases: tuple[Point, ...] = field(default_factory=tuple)
+    latency: dict[str, Any] | None = None  # its predicted latency (a cost="latency" grid)
+    latency_ratio: float | None = None  # predicted ms / the baseline's predicted ms
+
+    @property
+    def cost_ratio(self) -> float:
+        """The achieved ratio the grid constrains: predicted latency's, or the MACs'."""
+        return self.achieved if self.latency_ratio is None else self.latency_ratio
 
     @property
     def alpha(self) -> float:
@@ -287,6 +313,7 @@ class CandidateGrid:
     box: int  # points in the box
     kept: int  # points satisfying the constraint
     candidates: tuple[Candidate, ...]
+    baseline_latency: dict[str, Any] | None = None  # the baseline's prediction (cost latency)
 
     @property
     def merged(self) -> int:
@@ -294,16 +321,20 @@ class CandidateGrid:
         return self.kept - len(self.candidates)
 
 
-def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None) -> CandidateGrid:
+Predict = Callable[[Sequence[ModelRecord]], Sequence[dict[str, Any]]]
+
+
+def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None,
+               predict: Predict | None = None) -> CandidateGrid:
     """Scale ``base`` to every grid point the constraint keeps (phi = 1: d = alpha, w = beta,
     r = gamma), count each network once, and merge the points that round alike.
-    :class:`SearchUsageError` if no point is kept."""
+    ``predict(records)`` gives each record's predicted latency (a dict with ``predicted_ms``):
+    needed by a ``cost="latency"`` grid, called once, on the baseline and every distinct network
+    of the box. :class:`SearchUsageError` if no point is kept."""
     nets = networks if networks is not None else Networks()
     baseline = make_record(base, mode="baseline", networks=nets)
     points = grid_points(g)
-    by_key: dict[str, list[tuple[Point, ModelRecord, float]]] = {}
-    kept = 0
-    nearest: float | None = None  # the achieved cost nearest the target (constrain achieved)
+    scored: list[tuple[Point, ModelRecord, float, str]] = []  # every point the nominal rule keeps
     for a, b, c in points:
         nominal = nominal_cost(a, b, c)
         if g.constrain == "nominal" and abs(nominal - g.target) > g.tolerance:
@@ -312,17 +343,36 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None)
         scaled = scale(base, coef)
         rec = make_record(scaled, coefficients=coef, mode="candidate", base=base.name,
                           networks=nets)
-        achieved = rec.macs / baseline.macs
+        scored.append((Point(a, b, c, nominal), rec, rec.macs / baseline.macs,
+                       network_digest(scaled)))
+    latency: dict[str, dict[str, Any]] = {}  # network digest -> its prediction
+    base_latency = None
+    if g.cost == "latency":
+        if predict is None:
+            raise ValueError("a cost='latency' grid needs predict (records -> predictions)")
+        distinct = {key: rec for _, rec, _, key in scored}
+        preds = list(predict([baseline, *distinct.values()]))
+        base_latency = preds[0]
+        latency = dict(zip(distinct, preds[1:]))
+    by_key: dict[str, list[tuple[Point, ModelRecord, float]]] = {}
+    kept = 0
+    nearest: float | None = None  # the achieved cost nearest the target (constrain achieved)
+    for point, rec, achieved, key in scored:
+        ratio = (latency[key]["predicted_ms"] / base_latency["predicted_ms"]
+                 if base_latency is not None else achieved)
         if g.constrain == "achieved":
-            if nearest is None or abs(achieved - float(g.target)) < abs(nearest - float(g.target)):
-                nearest = achieved
-            if abs(_as_decimal(achieved) - g.target) > g.tolerance:
+            if nearest is None or abs(ratio - float(g.target)) < abs(nearest - float(g.target)):
+                nearest = ratio
+            if abs(_as_decimal(ratio) - g.target) > g.tolerance:
                 continue
         kept += 1
-        by_key.setdefault(network_digest(scaled), []).append((Point(a, b, c, nominal), rec,
-                                                              achieved))
+        by_key.setdefault(key, []).append((point, rec, achieved))
     if not by_key:
-        if g.constrain == "achieved":
+        if g.cost == "latency":
+            what = (f"a rounded network whose predicted latency is within {g.tolerance} of "
+                    f"{g.target}x the baseline's ({len(points):,} points in the box; the nearest "
+                    f"predicted ratio is {nearest:.4g})")
+        elif g.constrain == "achieved":
             what = (f"a rounded network whose MACs are within {g.tolerance} of {g.target}x the "
                     f"baseline's (achieved; {len(points):,} points in the box; the nearest "
                     f"achieved cost is {nearest:.4g})")
@@ -337,10 +387,15 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None)
                    key=lambda i: (abs(members[i][0].nominal - g.target), i))
         point, rec, achieved = members[best]
         aliases = tuple(m[0] for i, m in enumerate(members) if i != best)
-        out.append(Candidate(point, rec, achieved, key, aliases))
+        lat = latency.get(key)
+        ratio = (lat["predicted_ms"] / base_latency["predicted_ms"]
+                 if lat is not None and base_latency is not None else None)
+        out.append(Candidate(point, rec, achieved, key, aliases, latency=lat,
+                             latency_ratio=ratio))
     order = {p: i for i, p in enumerate(points)}
     out.sort(key=lambda cand: order[(cand.point.alpha, cand.point.beta, cand.point.gamma)])
-    return CandidateGrid(base, baseline, g, len(points), kept, tuple(out))
+    return CandidateGrid(base, baseline, g, len(points), kept, tuple(out),
+                         baseline_latency=base_latency)
 
 
 def _nearest(g: GridSettings, points: Sequence[tuple[Decimal, Decimal, Decimal]]) -> str:

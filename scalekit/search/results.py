@@ -74,6 +74,8 @@ class CandidateResult:
             "rank": self.rank, "alpha": c.alpha, "beta": c.beta, "gamma": c.gamma,
             "coefficients": {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma},
             "nominal_cost": c.nominal, "achieved_cost": c.achieved,
+            "predicted_latency_ms": c.latency["predicted_ms"] if c.latency else None,
+            "latency_ratio": c.latency_ratio,
             "network": c.key, "name": r.name, "resolution": r.resolution,
             "depth": r.coefficients.depth if r.coefficients else None,
             "width": r.coefficients.width if r.coefficients else None,
@@ -118,6 +120,8 @@ class SearchResult:
     reused: int = 0  # evaluations found in the journal
     dry_run: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    timing: dict[str, Any] | None = None  # the latency table's facts (a cost="latency" search)
+    confirmed: dict[str, Any] | None = None  # the pick measured (run.confirm)
 
     @property
     def candidates(self) -> tuple[CandidateResult, ...]:
@@ -150,7 +154,7 @@ def rank(grid: CandidateGrid, evaluations: dict[tuple[str, int], Evaluation], *,
             for c in grid.candidates]
     sign = 1.0 if minimize else -1.0
     scored = sorted((r for r in rows if r.mean is not None),
-                    key=lambda r: (sign * r.mean, r.candidate.achieved))  # type: ignore[operator]
+                    key=lambda r: (sign * r.mean, r.candidate.cost_ratio))  # type: ignore[operator]
     rest = [r for r in rows if r.mean is None]
     out: list[CandidateResult] = []
     best = scored[0] if scored else None

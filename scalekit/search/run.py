@@ -6,6 +6,7 @@ No torch here (the built-in proxy imports it in its own process), no click.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Callable
 
@@ -104,12 +105,13 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
            alpha: Any = DEFAULT_RANGES["alpha"], beta: Any = DEFAULT_RANGES["beta"],
            gamma: Any = DEFAULT_RANGES["gamma"], step: Any = DEFAULT_STEP,
            target: Any = DEFAULT_TARGET, tolerance: Any = DEFAULT_TOLERANCE,
-           constrain: str = "nominal", metric: str = "accuracy", minimize: bool = False,
+           constrain: str | None = None, metric: str = "accuracy", minimize: bool = False,
            seeds: int = 1, timeout: float | None = None, journal: str | os.PathLike | None = None,
            retry_failed: bool = False, backend: str = "local", workers: int = 1,
            address: str | None = None, cpus_per_trial: float = 1.0,
            gpus_per_trial: float = 0.0, dry_run: bool = False, say: Say | None = None,
-           ray_num_cpus: int | None = None, ray_temp_dir: str | None = None) -> SearchResult:
+           ray_num_cpus: int | None = None, ray_temp_dir: str | None = None,
+           cost: str = "macs", threads: int = 1, force: bool = False) -> SearchResult:
     """Step 1 of compound scaling: find alpha, beta, gamma for ``spec`` at phi = 1.
 
     Every grid point (``alpha``, ``beta``, ``gamma``: ``"LO:HI"`` or ``(lo, hi)``, walked in
@@ -123,6 +125,13 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
     evaluations at a time; ``"ray"`` runs each as a Ray task (``address``: an existing cluster;
     none: a local instance of ``ray_num_cpus`` CPUs). ``say`` receives progress lines.
 
+    ``cost="latency"`` constrains the candidates' *predicted* latency on this machine (batch 1,
+    ``threads`` threads; this machine's latency table, its missing blocks timed once) instead of
+    their MACs: a point is kept when its rounded network's predicted latency is within
+    ``tolerance`` of ``target`` x the baseline's. After an evaluated search the best candidate
+    and the baseline are measured whole, interleaved, to confirm the pick's ratio
+    (``SearchResult.confirmed``). ``force`` passes the memory guard for what is timed.
+
     Returns a :class:`~scalekit.search.results.SearchResult`: candidates ranked, ``best``, and
     which are ``not_distinguishable`` from the best within the seeds' spread. ``dry_run`` lists
     the candidates and their exact costs without evaluating anything. Raises
@@ -132,7 +141,7 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
     say = say or _quiet
     base = spec if isinstance(spec, Spec) else load_named(spec)
     settings = grid_settings(alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
-                             tolerance=tolerance, constrain=constrain)
+                             tolerance=tolerance, constrain=constrain, cost=cost)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
         raise SearchUsageError(f"--seeds {seeds!r}: must be a whole number from 1 to {MAX_SEEDS}")
     evaluator = None if dry_run and evaluate is None else resolve_evaluator(
@@ -140,7 +149,9 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
     runner = make_backend(backend, workers=workers, address=address,
                           cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                           ray_num_cpus=ray_num_cpus, ray_temp_dir=ray_temp_dir)
-    grid = candidates(base, settings)
+    timing: dict[str, Any] = {}
+    predict = _predictor(threads, say, force, timing) if settings.cost == "latency" else None
+    grid = candidates(base, settings, predict=predict)
     proxy = bool(getattr(evaluator, "proxy", False))
     notes = _notes(base, grid, evaluator)
     if proxy:
@@ -151,7 +162,7 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
         say(f"scalekit: {note}")
     common = dict(metric=metric, minimize=minimize, seeds=seeds,
                   evaluator=evaluator.describe() if evaluator else "none (dry run)", proxy=proxy,
-                  backend=runner.describe(), notes=notes)
+                  backend=runner.describe(), notes=notes, timing=timing.get("facts"))
     if dry_run:
         return SearchResult(grid, rank(grid, {}, seeds=seeds, minimize=minimize),
                             journal=None if journal is None else os.fspath(journal),
@@ -195,8 +206,54 @@ def search(spec: Spec | str | os.PathLike, evaluate: Any = None, *,
                 + ("; run the same command again to resume" if jpath else "")) from None
         evaluations = {k: book.entries[k] for k in wanted if k in book.entries}
     results = rank(grid, evaluations, seeds=seeds, minimize=minimize)
-    return SearchResult(grid, results, journal=jpath, evaluated_now=done, reused=reused,
-                        **common)
+    out = SearchResult(grid, results, journal=jpath, evaluated_now=done, reused=reused,
+                       **common)
+    if settings.cost == "latency" and out.best is not None:
+        out = dataclasses.replace(out, confirmed=confirm(out, threads, say, force))
+    return out
+
+
+def _predictor(threads: int, say: Say, force: bool, timing: dict[str, Any]):
+    """``records -> predictions`` on this machine's latency table (latency code loaded here
+    only: a MACs search never loads it); the table's facts go to ``timing["facts"]``."""
+    from ..latency.networks import TimingOptions
+    from ..latency.prediction import predict_records
+
+    options = TimingOptions(threads=threads, kind="predicted", force=force)
+
+    def predict(records):
+        say(f"scalekit: predicting the latency of {len(records)} networks on this machine "
+            f"({threads} thread{'s' if threads != 1 else ''}; blocks the latency table lacks "
+            "are timed once)")
+        out, facts = predict_records(records, options, say=say)
+        timing["facts"] = facts
+        return [r.latency for r in out]
+    return predict
+
+
+def confirm(result: SearchResult, threads: int, say: Say, force: bool = False) -> dict[str, Any]:
+    """A latency search's pick measured: the best candidate and the baseline built and timed
+    whole, interleaved (both see the same machine), their measured ratio beside the predicted
+    one, and whether it is within the tolerance of the target."""
+    from ..latency.networks import measure_records_plans
+    from ..latency.prediction import CONFIRM_HARNESS
+
+    grid, best = result.grid, result.best
+    assert best is not None and grid.baseline_latency is not None
+    c = best.candidate
+    say(f"scalekit: confirming the pick by measurement: {c.point.label()} and the baseline, "
+        "measured whole, interleaved")
+    base, pick = measure_records_plans(
+        [(grid.baseline.plan, grid.baseline.analytic), (c.record.plan, c.record.analytic)],
+        threads=threads, force=force, **CONFIRM_HARNESS)
+    ratio = pick["median_ms"] / base["median_ms"]
+    g = grid.settings
+    return {"baseline_ms": base["median_ms"], "baseline_iqr_ms": base["iqr_ms"],
+            "measured_ms": pick["median_ms"], "iqr_ms": pick["iqr_ms"],
+            "measured_ratio": ratio, "predicted_ratio": c.latency_ratio,
+            "within_tolerance": abs(ratio - float(g.target)) <= float(g.tolerance),
+            "trusted": bool(base["trusted"] and pick["trusted"]),
+            "reason": pick["reason"] or base["reason"], "threads": threads}
 
 
 def _notes(base: Spec, grid: CandidateGrid, evaluator: Any) -> tuple[str, ...]:
