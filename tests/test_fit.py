@@ -125,6 +125,18 @@ def test_fit_errors():
         fit(b0, "depth", "macs", 1e15)
 
 
+def test_a_resolution_fit_past_the_specs_cap_names_the_cap():
+    """EfficientNetV2 caps scaled resolutions at 480 px (torchvision's V2-M/L train at 480):
+    resolution scaling cannot pass the MACs of the network at 480 px, and the error says why."""
+    v2 = load_spec(spec_path("efficientnet_v2_s"))
+    cap = v2.scaling.max_resolution
+    assert cap == 480
+    at_cap = count_plan(expand(scale(v2, dial(v2, "resolution").coefficients(cap / v2.resolution))))
+    with pytest.raises(ScalingError, match=r"480 px: the spec's scaling rules cap") as e:
+        fit(v2, "resolution", "macs", 2 * at_cap.total.macs)
+    assert f"{at_cap.total.macs / 1e9:.2f} G MACs" in str(e.value)
+
+
 @pytest.mark.parametrize("text,value", [("2G", 2e9), ("2e9", 2e9), ("300M", 3e8), ("20M", 2e7),
                                         ("20m", 2e7), ("1.5k", 1500.0), ("2B", 2e9),
                                         (" 4.1G ", 4.1e9), ("123456", 123456.0)])

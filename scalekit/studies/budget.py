@@ -383,6 +383,10 @@ def _bracket(search: _Search, metric: str, target: float,
         raise ScalingError(f"{metric} does not change under {d.mode} scaling: no {d.symbol} "
                            f"reaches a {what}")
     reached = f"{amount(metric, search.cost(last))} at {d.label(last.value)}"
+    cap = search.base.scaling.max_resolution
+    if up and cap and last.spec.resolution == cap:
+        reached += (f" ({cap} px: the spec's scaling rules cap the resolution there, "
+                    "max_resolution)")
     if up:
         raise ScalingError(f"{d.mode} scaling did not reach a {what} ({why}); the largest "
                            f"network tried has {reached}")
