@@ -95,11 +95,34 @@ class DepthwiseSeparable(nn.Sequential):
         )
 
 
-class MBConv(nn.Module):
+class _Residual(nn.Module):
+    """A sequence of layers (``self.block``) with an identity shortcut where the plan says
+    (MBConv, Fused-MBConv): stochastic depth on the branch, zero-init of its last BatchNorm."""
+
+    def __init__(self, p: BlockPlan, layers: list[nn.Module]):
+        super().__init__()
+        self.block = nn.Sequential(*layers)
+        self.residual = p.residual
+        self.drop_path = StochasticDepth(p.drop_path) if p.residual and p.drop_path else None
+
+    def zero_init_residual(self) -> None:
+        """Zero the last BatchNorm's gamma, so the block starts as the identity."""
+        if self.residual:
+            nn.init.zeros_(self.block[-1][1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        if self.residual:
+            if self.drop_path is not None:
+                y = self.drop_path(y)
+            y = y + x
+        return y
+
+
+class MBConv(_Residual):
     """Inverted residual (MobileNetV2) with optional squeeze-excitation (EfficientNet)."""
 
     def __init__(self, p: BlockPlan):
-        super().__init__()
         layers: list[nn.Module] = []
         if p.mid != p.cin:
             layers.append(ConvBNAct(p.cin, p.mid, 1, act=p.act))
@@ -107,30 +130,14 @@ class MBConv(nn.Module):
         if p.squeeze:
             layers.append(SqueezeExcitation(p.mid, p.squeeze, p.act))
         layers.append(ConvBNAct(p.mid, p.cout, 1, act=None))  # linear bottleneck
-        self.block = nn.Sequential(*layers)
-        self.residual = p.residual
-        self.drop_path = StochasticDepth(p.drop_path) if p.residual and p.drop_path else None
-
-    def zero_init_residual(self) -> None:
-        """Zero the last BatchNorm's gamma, so the block starts as the identity."""
-        if self.residual:
-            nn.init.zeros_(self.block[-1][1].weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.residual:
-            if self.drop_path is not None:
-                y = self.drop_path(y)
-            y = y + x
-        return y
+        super().__init__(p, layers)
 
 
-class FusedMBConv(nn.Module):
+class FusedMBConv(_Residual):
     """EfficientNetV2's Fused-MBConv: k x k expand conv (stride) -> [SE] -> 1x1 project, or one
     k x k conv when expand is 1; identity shortcut where the shape allows."""
 
     def __init__(self, p: BlockPlan):
-        super().__init__()
         if p.single:
             layers: list[nn.Module] = [ConvBNAct(p.cin, p.cout, p.kernel, p.stride, act=p.act)]
         else:
@@ -138,22 +145,7 @@ class FusedMBConv(nn.Module):
             if p.squeeze:
                 layers.append(SqueezeExcitation(p.mid, p.squeeze, p.act))
             layers.append(ConvBNAct(p.mid, p.cout, 1, act=None))  # linear project
-        self.block = nn.Sequential(*layers)
-        self.residual = p.residual
-        self.drop_path = StochasticDepth(p.drop_path) if p.residual and p.drop_path else None
-
-    def zero_init_residual(self) -> None:
-        """Zero the last BatchNorm's gamma, so the block starts as the identity."""
-        if self.residual:
-            nn.init.zeros_(self.block[-1][1].weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.block(x)
-        if self.residual:
-            if self.drop_path is not None:
-                y = self.drop_path(y)
-            y = y + x
-        return y
+        super().__init__(p, layers)
 
 
 class BasicBlock(nn.Module):
