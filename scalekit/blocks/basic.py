@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..ops import Activation, Elementwise
 from .base import BlockKind, BlockPlan, StageSpec, bn_weights, conv_weights
-from .bottleneck import RESNET_NAMES
+from .bottleneck import resnet_names, shortcut_weights
 from .conv import conv_bn_act
 
 
@@ -54,13 +54,10 @@ class BasicKind(BlockKind):
         out = [conv_weights("conv1", "conv1.0", b.cin, b.cout, 3), bn_weights("bn1", "conv1.1", b.cout),
                conv_weights("conv2", "conv2.0", b.cout, b.cout, 3),
                bn_weights("bn2", "conv2.1", b.cout)]
-        if b.projection:  # registered last, as torchvision's and timm's downsample
-            out += [conv_weights("proj.conv", "shortcut.0", b.cin, b.cout, 1),
-                    bn_weights("proj.bn", "shortcut.1", b.cout)]
-        return out
+        return out + shortcut_weights(b)
 
     def checkpoint_names(self, b, family):
-        return RESNET_NAMES if family in ("torchvision.resnet", "timm.resnet") else None
+        return resnet_names(family)
 
 
 KIND = BasicKind()

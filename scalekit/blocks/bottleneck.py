@@ -39,6 +39,20 @@ RESNET_NAMES = {"conv1": "conv1", "bn1": "bn1", "conv2": "conv2", "bn2": "bn2", 
                 "bn3": "bn3", "proj.conv": "downsample.0", "proj.bn": "downsample.1"}
 
 
+def shortcut_weights(b) -> list:
+    """A residual block's projection shortcut (1x1 conv + BN), registered last, as torchvision's
+    and timm's ``downsample``; none when the shape does not change."""
+    if not b.projection:
+        return []
+    return [conv_weights("proj.conv", "shortcut.0", b.cin, b.cout, 1),
+            bn_weights("proj.bn", "shortcut.1", b.cout)]
+
+
+def resnet_names(family: str):
+    """RESNET_NAMES for torchvision's and timm's ResNets; None (unknown) for another family."""
+    return RESNET_NAMES if family in ("torchvision.resnet", "timm.resnet") else None
+
+
 def compatible_groups(stage: BottleneckStage, mid: int, rules) -> dict[str, int]:
     """``mid`` (already width-scaled and rounded) made divisible by the stage's groups, under the
     spec's ``scaling.groups`` rule. pycls's group-compatibility adjustment
@@ -117,13 +131,10 @@ class BottleneckKind(BlockKind):
                bn_weights("bn2", "conv2.1", b.mid),
                conv_weights("conv3", "conv3.0", b.mid, b.cout, 1),
                bn_weights("bn3", "conv3.1", b.cout)]
-        if b.projection:  # registered last, as torchvision's and timm's downsample
-            out += [conv_weights("proj.conv", "shortcut.0", b.cin, b.cout, 1),
-                    bn_weights("proj.bn", "shortcut.1", b.cout)]
-        return out
+        return out + shortcut_weights(b)
 
     def checkpoint_names(self, b, family):
-        return RESNET_NAMES if family in ("torchvision.resnet", "timm.resnet") else None
+        return resnet_names(family)
 
 
 KIND = BottleneckKind()
