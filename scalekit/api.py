@@ -130,7 +130,7 @@ def count(spec: SpecLike, resolution: int | tuple[int, int] | None = None) -> Co
 
     ``resolution`` (pixels, or ``(height, width)``) defaults to the spec's own. The result has
     ``params``, ``macs`` (multiply-accumulates: the paper's "FLOPS"), ``flops`` (2 x MACs) and
-    ``acts`` (conv/linear/max-pool output elements); see the README's conventions.
+    ``acts`` (conv/linear/max-pool output elements); see docs/conventions.md.
     """
     if resolution is not None:
         sides = (resolution, resolution) if isinstance(resolution, int) else resolution

@@ -1,7 +1,7 @@
 """Files scalekit reads and writes: only regular files, atomically, and only where the output
 policy allows.
 
-The output policy, in one place (the README's table of output options says the same):
+The output policy, in one place (docs/commands.md's table of output options says the same):
 
 - reports (``--output``, ``--plot``) are replaced atomically: readers see the old file or the new
   one, never half of one; ``--output -`` is standard output;

@@ -11,7 +11,8 @@ those below it its last.
 
 An HTML comment on the line right above the block may say, separated by ``;``:
 
-- ``skip: REASON``: not run again (a 7-minute search, a measured timing); keep these few;
+- ``skip: REASON`` (alone, the rest of the comment is the reason): not run again (an
+  8-minute search, a measured timing); keep these few;
 - ``mask NAME,...``: the named fields of :data:`MASKS` (machine-dependent figures: the memory
   available, tool versions) are masked in both texts before they are compared; everything
   else is compared byte for byte;
@@ -98,12 +99,13 @@ class Block:
 
 def parse_directive(text: str, where: str) -> dict[str, object]:
     out: dict[str, object] = {"skip": None, "masks": [], "needs": []}
+    if text.startswith("skip:"):  # the reason is the rest of the comment
+        out["skip"] = text[len("skip:"):].strip()
+        if not out["skip"]:
+            raise ValueError(f"{where}: 'skip:' needs a reason")
+        return out
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        if part.startswith("skip:"):
-            out["skip"] = part[len("skip:"):].strip()
-            if not out["skip"]:
-                raise ValueError(f"{where}: 'skip:' needs a reason")
-        elif part.startswith("mask "):
+        if part.startswith("mask "):
             names = [n.strip() for n in part[len("mask "):].split(",")]
             unknown = [n for n in names if n not in MASKS]
             if unknown:

@@ -380,7 +380,7 @@ def test_conventions_are_counted_without_torch():
 
 
 # ---------------------------------------------------------------------------------------------
-# the per-op table of docs/conventions.md and of the README is the code's
+# the per-op table of docs/conventions.md is the code's
 
 
 def doc_table(path):
@@ -400,7 +400,7 @@ def doc_table(path):
     return head[1:], rows
 
 
-@pytest.mark.parametrize("path", ["docs/conventions.md", "README.md"])
+@pytest.mark.parametrize("path", ["docs/conventions.md"])
 def test_the_docs_table_is_the_code(path):
     from scalekit.ops import BatchNorm, Linear, Pool
 

@@ -10,6 +10,7 @@ new one into the docs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -134,3 +135,28 @@ def test_masks_are_specific():
     assert d.masked(tools, ["tool-versions"]) == [
         "tools: paper: torch <tool-versions> FlopCounterMode; thop: thop", "<tool-versions> x;",
         "torchinfo <tool-versions> summary(...) (meta device)"]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_between_the_docs_resolves():
+    """Relative links (a moved section leaves none dangling), and their #anchors."""
+    bad = []
+    for path in d.docs():
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append(f"{path.relative_to(d.ROOT)}: {target}")
+            elif anchor and dest.suffix == ".md":
+                heads = re.findall(r"^#+ (.*)$", dest.read_text(encoding="utf-8"), flags=re.M)
+                if anchor not in {_slug(h) for h in heads}:
+                    bad.append(f"{path.relative_to(d.ROOT)}: {target} (no such heading)")
+    assert not bad, bad
