@@ -20,8 +20,8 @@ from ..report import changes, document
 from ..studies import regression
 from .common import (Budget, command_line, convention_option, counter_option, echo_err,
                      handle_errors,
-                     measure, pop_scaling, render_text, say, scaling_options, stdout_console,
-                     strategy_options, warn)
+                     measure, pop_scaling, put, say, scaling_options, show, strategy_options,
+                     warn, wide_option)
 
 
 class CheckUsageError(click.ClickException):
@@ -69,6 +69,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Write the result to FILE (atomically; never the baseline or "
                                    "a spec) instead of stdout (also: -).")
+@wide_option
 @handle_errors
 def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
           latency_tolerance: float | None, max_memory: float | None, memory_kind: str,
@@ -160,13 +161,7 @@ def _show(result: regression.CheckResult, baseline: str, headline: str, fmt: str
     if fmt == "markdown":
         text = changes.changes_markdown(result, headline)
     else:
-        renderables = ([changes.changes_table(result, baseline)] if result.changes else []) + [headline]
-        if output in (None, STDOUT):
-            stdout_console().print(*renderables)
-            return
-        text = render_text(renderables)
-    if output in (None, STDOUT):
-        click.echo(text, nl=False)
-    else:
-        write_atomic(output, text)
-        echo_err(f"wrote {output}")
+        show(([changes.changes_table(result, baseline)] if result.changes else []) + [headline],
+             output)
+        return
+    put(text, output)

@@ -24,7 +24,7 @@ from ..queries import Outcome, QueryError, Run
 from ..records import COUNTER_NAMES, ModelRecord
 from ..report import document
 from ..report.document import REPORT_FORMATS
-from ..report.tables import safe_console
+from ..report.tables import fit_width, safe_console
 from ..studies.budget import parse_bytes, parse_count, parse_duration_ms
 from ..text import safe_text
 
@@ -78,7 +78,7 @@ def format_options(f: Callable) -> Callable:
                      show_default=True,
                      help="table for people; json (one document), csv or markdown (one row per "
                           "model) for machines and CI.")(f)
-    return f
+    return wide_option(f)
 
 
 def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -102,6 +102,30 @@ def plot_option(what: str) -> Callable[[Callable], Callable]:
         callback=_plot_path,
         help=f"Also draw {what} into FILE: .png, .svg or .pdf, as its suffix says (needs "
              f"matplotlib: pip install 'scalekit-cnn[plot]'); replaced atomically if it exists.")
+
+
+WIDE = "scalekit.wide"  # ctx.meta key: --wide was given
+
+
+def _remember_wide(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[WIDE] = bool(value) or ctx.meta.get(WIDE, False)
+    return value
+
+
+def wide_option(f: Callable) -> Callable:
+    """--wide: every column of every table on a terminal (report.tables.fit_width). Not a query
+    parameter: how a table is shown, not what is computed."""
+    return click.option("--wide", is_flag=True, expose_value=False, callback=_remember_wide,
+                        help="On a terminal, show every column of the tables even where they "
+                             "do not fit its width (they then wrap or overflow). By default a "
+                             "terminal too narrow for a table gets its essential columns, the "
+                             "caption saying which are left out. Piped output always has every "
+                             "column.")(f)
+
+
+def wide_asked() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().meta.get(WIDE))
 
 
 def counter_option(f: Callable) -> Callable:
@@ -410,17 +434,34 @@ def emit(records: Sequence[ModelRecord], *, fmt: str, output: str | None, comman
     elif fmt == "markdown":
         text = document.to_markdown(records)
     else:
-        renderables = table()
-        if output in (None, STDOUT) and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
-            stdout_console(pipe_width(renderables)).print(*renderables)
-            return
-        text = render_text(renderables)  # a pipe or a file: plain text, no trailing padding
+        show(table(), output)
+        return
+    put(text, output)
+
+
+def put(text: str, output: str | None) -> None:
+    """``text`` to stdout, or written atomically to ``output``."""
     if output in (None, STDOUT):
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         write_atomic(output, text)
         echo_err(f"wrote {output}")
+
+
+def show(renderables: Sequence[Any], output: str | None) -> None:
+    """Print tables and lines for people. On a terminal: at its width, each table with the
+    columns that fit it (report.tables.fit_width; every column with ``--wide``, wrapping or
+    overflowing the terminal as it must). Piped or to a file (``output``): plain text, every
+    column, no trailing spaces."""
+    if output in (None, STDOUT) and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
+        console = stdout_console(pipe_width(renderables))
+        wide = wide_asked()
+        if wide:
+            console.width = max(console.width, pipe_width(renderables))
+        console.print(*fit_width(renderables, console.width, wide))
+        return
+    put(render_text(renderables), output)  # a pipe or a file: plain text, no trailing padding
 
 
 @contextlib.contextmanager

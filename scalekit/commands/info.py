@@ -16,6 +16,7 @@ def _list_table(outcome):
     for col in ("spec", "name", "px", "blocks", "params (M)", "MACs (G)", "description"):
         t.add_column(col, justify="right" if col in ("px", "blocks", "params (M)", "MACs (G)")
                      else "left")
+    t.layout(names=("spec", "name"), optional=("blocks", "px"))
     for stem, spec, rec in outcome.view:
         t.add_row(stem, spec.name, str(spec.resolution), str(spec.depth),
                   f"{rec.params / 1e6:.2f}", f"{rec.macs / 1e9:.3f}", spec.description)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 
 import click
 
@@ -17,7 +16,7 @@ from .. import search as searching
 from ..bundled import load_named, resolve_spec
 from ..errors import ScalekitError
 from ..extras import install_hint, installed_version
-from ..files import STDOUT, Files, write_atomic
+from ..files import Files, write_atomic
 from ..report import search as report
 from ..report.document import REPORT_FORMATS
 from ..search.backends import BACKENDS, SearchInterrupted
@@ -26,8 +25,8 @@ from ..search.grid import (CONSTRAINTS, COSTS, DEFAULT_RANGES, DEFAULT_STEP, DEF
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
 from ..text import safe_text
-from .common import (command_line, echo_err, handle_errors, pipe_width, plot_option, render_text,
-                     say, stdout_console, threads_option)
+from .common import (command_line, echo_err, handle_errors, plot_option, put, say, show,
+                     threads_option, wide_option)
 
 
 def _versions() -> dict[str, str | None]:
@@ -54,17 +53,9 @@ def _emit(res: SearchResult, spec_arg: str, fmt: str, output: str | None) -> Non
     elif fmt == "markdown":
         text = report.to_markdown(res)
     else:
-        parts = report.renderables(res, spec_arg)
-        if output in (None, STDOUT) and (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
-            stdout_console(pipe_width(parts)).print(*parts)
-            return
-        text = render_text(parts)
-    if output in (None, STDOUT):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        write_atomic(output, text)
-        echo_err(f"wrote {output}")
+        show(report.renderables(res, spec_arg), output)
+        return
+    put(text, output)
 
 
 def _write_spec(res: SearchResult, path: str) -> None:
@@ -166,6 +157,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
                                       "`candidates`), csv or markdown (one row per candidate).")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Write the report to FILE (atomically) instead of stdout.")
+@wide_option
 @handle_errors
 def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, step: str,
            target: str, tolerance: str, constrain: str | None, cost: str, force: bool,

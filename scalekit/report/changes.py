@@ -86,6 +86,7 @@ def changes_table(result: CheckResult, baseline: str) -> Table:
     for col in used:
         t.add_column(col, justify="left" if col in TEXT_COLUMNS else "right",
                      no_wrap=col != "where")
+    t.layout(names=("model", "mode", "metric", "status"), optional=("delta",))
     for change, row in zip(result.changes, rows):
         t.add_row(*(v for col, v in zip(COLUMNS, row) if col in used),
                   style="red" if change.regression else None)

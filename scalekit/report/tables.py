@@ -8,11 +8,13 @@ escaping is done once, where text becomes a rich Text, not cell by cell.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Iterable, Iterator, Sequence
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group
 from rich.highlighter import RegexHighlighter
 from rich.table import Table
 from rich.text import Text
@@ -96,9 +98,190 @@ def _vs_paper(r: ModelRecord, paper_b: float) -> str:
     return f"{(r.macs / 1e9 - paper_b) / paper_b * 100:+.1f}%"
 
 
-def new_table(title: str | None = None, caption: str | Text | None = None) -> Table:
-    return Table(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
-                 title_justify="left", header_style="bold")
+def new_table(title: str | None = None, caption: str | Text | None = None) -> ReportTable:
+    return ReportTable(title=title, caption=caption, box=box.SIMPLE_HEAVY, caption_justify="left",
+                       title_justify="left", header_style="bold")
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting a terminal: the compact column set
+
+
+SHORT = {
+    "params (M)": "params\n(M)", "MACs (G)": "MACs\n(G)", "acts (M)": "acts\n(M)",
+    "paper FLOPS (B)": "paper\nFLOPS (B)", "paper top-1 % (reported)": "paper\ntop-1 %",
+    "paper params (M)": "paper\nparams (M)", "torchvision params": "torchvision\nparams",
+    "torchvision GMACs": "torchvision\nGMACs", "diff vs paper": "diff vs\npaper",
+    "paper latency (s)": "paper\nlatency (s)", "paper speedup": "paper\nspeedup",
+    "paper's coefficient": "paper's\ncoef.", "vs target": "vs\ntarget",
+    "GFLOP/s (% peak)": "GFLOP/s\n(% peak)", "pred. error": "pred.\nerror",
+    "optimised ms ± IQR": "optimised\nms ± IQR", "speedup (95%)": "speedup\n(95%)",
+    "speedup, optimised": "speedup,\noptimised", "coefficient": "coef.",
+    "min - max ms": "min - max\nms", "images/s": "images\n/s",
+}
+"""Headers of the compact column set: the same words over two lines (units on the second), or
+an abbreviation where the full header is long and the cells short. Latency headers are shortened
+by :func:`short_header`."""
+
+
+def short_header(header: str) -> str:
+    """The compact form of a column's header (``\\n`` between its lines): :data:`SHORT`'s, or a
+    parenthesis on a line of its own (``MACs (G, fvcore)``, ``predicted ms (eager)``)."""
+    if header in SHORT:
+        return SHORT[header]
+    for word in ("predicted", "measured"):
+        if header.startswith(f"{word} ms"):
+            head, _, rest = header.partition(" (")
+            return f"{word}\n{head[len(word) + 1:]}" + (f"\n({rest}" if rest else "")
+    head, _, rest = header.partition(" (")
+    return f"{head}\n({rest}" if rest and head else header
+
+
+def _plain(header: Any) -> str:
+    return header.plain if isinstance(header, Text) else str(header)
+
+
+class ReportTable(Table):
+    """A rich Table that knows how to narrow itself for a terminal (:func:`fit_width`): which of
+    its columns hold names (never shortened: a column of names is as wide as its longest), which
+    it may leave out (the most decorative first), a short header for a column, and a unit that
+    its cells repeat and a compact header may say once instead (``0.010 -> 0.012 M`` under
+    ``params (M)``). Piped output and ``--wide`` show the table as it was built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.names: set[str] = set()
+        self.optional: list[str] = []
+        self.short: dict[str, str] = {}
+        self.units: dict[str, str] = {}
+
+    def layout(self, *, names: Iterable[str] = (), optional: Iterable[str] = (),
+               short: dict[str, str] | None = None,
+               units: dict[str, str] | None = None) -> ReportTable:
+        """Say how the table narrows: ``names``, the headers of its name columns; ``optional``,
+        headers of the columns a narrow terminal may leave out, in the order they go; ``short``
+        and ``units`` by header. Headers not among the columns are ignored (a latency column
+        that this table lacks)."""
+        self.names.update(names)
+        self.optional += [h for h in optional if h not in self.optional]
+        self.short.update(short or {})
+        self.units.update(units or {})
+        return self
+
+
+def _fits(t: Table, width: int) -> bool:
+    """Whether rich shows ``t`` whole at ``width``: no cell shortened (``…``), though a column
+    that may wrap (a description, a reason) wraps."""
+    if safe_console(width=100_000).measure(t).maximum <= width:
+        return True
+    import io
+
+    buf = io.StringIO()
+    safe_console(file=buf, width=width, no_color=True, color_system=None).print(t)
+    return "…" not in buf.getvalue()
+
+
+def _hold_names(t: ReportTable) -> None:
+    """A column of names is at least as wide as its longest name and never wraps: rich shortens
+    other columns, never a name."""
+    for col in t.columns:
+        if _plain(col.header) in t.names:
+            widest = max([cell_len(_plain(c)) for c in col._cells] + [1])
+            col.min_width = max(col.min_width or 0, widest)
+            col.no_wrap = True
+
+
+def _compact(t: ReportTable, gap: int) -> ReportTable:
+    """A copy of ``t`` with its compact headers and units, ``gap`` spaces between columns."""
+    c = copy.copy(t)
+    c.columns = []
+    for col in t.columns:
+        col = copy.copy(col)
+        key = _plain(col.header)
+        unit = t.units.get(key)
+        if unit:
+            col._cells = [x[:-len(unit)].rstrip() if isinstance(x, str) and x.endswith(unit)
+                          else x for x in col._cells]
+        head = t.short.get(key) or short_header(key)
+        if unit:
+            head = f"{head}\n({unit.strip()})" if "\n" not in head else f"{head} ({unit.strip()})"
+        if head != key:
+            col.header = lines(*head.split("\n"))
+            col.meta = key  # type: ignore[attr-defined]
+        c.columns.append(col)
+    if gap == 2:
+        c.padding = (0, 1, 0, 0)
+        c.pad_edge = False
+    return c
+
+
+def _key(col: Any) -> str:
+    return getattr(col, "meta", None) or _plain(col.header)
+
+
+def _without(t: Table, left_out: set[str]) -> Table:
+    c = copy.copy(t)
+    c.columns = [copy.copy(col) for col in t.columns if _key(col) not in left_out]
+    for i, col in enumerate(c.columns):  # rich pads and measures a column by its index
+        col._index = i
+    return c
+
+
+def narrowed(t: ReportTable, width: int) -> Table:
+    """``t`` for a terminal ``width`` columns wide: as built if it fits; else with compact
+    headers (and units in them); else also with two spaces between columns; else without its
+    optional columns, the most decorative first, until it fits (then any of them that fits again
+    is put back, the most important first), the caption saying which are not shown and how to
+    see them. Name columns are never shortened (:func:`_hold_names`)."""
+    _hold_names(t)
+    if _fits(t, width):
+        return t
+    for gap in (3, 2):
+        c = _compact(t, gap)
+        if _fits(c, width):
+            return c
+    present = {_key(col) for col in c.columns}
+    left_out: list[str] = []
+    for header in (h for h in t.optional if h in present):
+        left_out.append(header)
+        if _fits(_without(c, set(left_out)), width):
+            break
+    for header in reversed(left_out[:-1]):
+        if _fits(_without(c, set(left_out) - {header}), width):
+            left_out.remove(header)
+    if not left_out:
+        return c
+    c = _without(c, set(left_out))
+    note = f"(not shown at this width: {', '.join(left_out)}; --wide for all columns)"
+    cap = t.caption
+    c.caption = lines(note) if cap is None else Text("\n").join(
+        [cap if isinstance(cap, Text) else lines(cap), lines(note)])
+    return c
+
+
+def _caption_apart(t: Table) -> list[Any]:
+    """``t`` and its caption as a block of its own, so that the caption wraps at the terminal's
+    width rather than the (narrower) table's."""
+    if t.caption is None:
+        return [t]
+    cap = t.caption if isinstance(t.caption, Text) else lines(t.caption)
+    c = copy.copy(t)
+    c.caption = None
+    return [c, Group(Text.assemble(cap, style="table.caption"))]  # a block: never joined to
+    # the text printed after it
+
+
+def fit_width(renderables: Sequence[Any], width: int, wide: bool = False) -> list[Any]:
+    """The one place that decides which columns a terminal gets: each :class:`ReportTable` of
+    ``renderables`` :func:`narrowed` to ``width``, or (``wide``) every column as built."""
+    out = []
+    for r in renderables:
+        if isinstance(r, ReportTable):
+            _hold_names(r)
+            out += _caption_apart(r if wide else narrowed(r, width))
+        else:
+            out.append(r)
+    return out
 
 
 def _decimals(size: float) -> int:
@@ -196,6 +379,15 @@ def latency_columns(records: Sequence[ModelRecord]) -> list[str]:
     if any(lat.get("optimized") for lat in lats):
         cols += ["optimised ms ± IQR", "speedup (95%)"]
     return cols
+
+
+def optional_latency(records: Sequence[ModelRecord]) -> list[str]:
+    """The latency columns a narrow terminal leaves out first: efficiency, prediction error,
+    the optimised copy's (its speedup last)."""
+    rt = _runtime(records)
+    return ["GFLOP/s (% peak)", "pred. error", "optimised ms ± IQR", "speedup (95%)",
+            f"predicted ms ({rt})"] if any(measured(r.latency) for r in records) else \
+        ["GFLOP/s (% peak)", "pred. error", "optimised ms ± IQR", "speedup (95%)"]
 
 
 def latency_cells(r: ModelRecord, columns: Sequence[str]) -> list[str]:
@@ -369,6 +561,7 @@ def info_table(r: ModelRecord) -> Table:
                       ("n", "right"), ("input", "right"), ("params", "right"), (c.label, "right"),
                       ("acts", "right")):
         t.add_column(col, justify=just, no_wrap=True)
+    t.layout(names=("stage", "block"), optional=(*extra.values(), "k", "s", "input", "n"))
     for s in r.stages:
         t.add_row(s.name, s.block, str(s.kernel), str(s.stride),
                   *(_cell(s.columns.get(k)) for k in extra),
@@ -404,6 +597,8 @@ def scale_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
                        f"d*w^2*r^2 = {ideal:.3f}x before rounding.")
     for col in ("stage", "block", "channels", "repeats", "input", "params", conv.label, "acts"):
         t.add_column(col, justify="left" if col in ("stage", "block") else "right", no_wrap=True)
+    t.layout(names=("stage", "block"), optional=("acts", "input", "block", "repeats"),
+             units={"params": " M", conv.label: " G", "acts": " M"})
     for a, b in zip(base.stages, scaled.stages):
         t.add_row(a.name, a.block, _arrow(f"{a.cout}", f"{b.cout}"), _arrow(a.repeats, b.repeats),
                   _arrow(a.resolution, b.resolution), _arrow(fmt_m(a.params), fmt_m(b.params)) + " M",
@@ -415,6 +610,7 @@ def growth_table(base: ModelRecord, scaled: ModelRecord, ideal: float) -> Table:
     t = new_table("totals")
     for col in ("", "baseline", "scaled", "growth", "vs ideal"):
         t.add_column(col, justify="left" if col == "" else "right", no_wrap=True)
+    t.layout(names=("",), optional=("vs ideal",))
     t.add_row("resolution", f"{base.resolution}", f"{scaled.resolution}",
               f"{scaled.resolution / base.resolution:.3f}x", "")
     t.add_row("params", fmt_int(base.params), fmt_int(scaled.params),
@@ -487,6 +683,9 @@ def compare_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                       ("paper top-1 % (reported)", "right"),
                       *((c, "right") for c in lat_cols), ("note", "left")):
         t.add_column(col, justify=just, no_wrap=True)
+    t.layout(names=("model", "mode", "note"),
+             optional=("paper top-1 % (reported)", *optional_latency(records), "acts (M)", "d",
+                       "w", "params (M)", "px"))
     for r in by_base(t, records):
         ref = r.reference or {}
         pf = ref.get("paper_flops_b")
@@ -537,6 +736,7 @@ def fit_table(rows: Sequence[tuple[str, str, ModelRecord]], metric: str, target:
     for col in ("", "coefficient", "d", "w", "px", "blocks", "params (M)", "MACs (G)", "acts (M)",
                 *lat_cols, *mem_col, "vs target"):
         t.add_column(col, justify="left" if col in ("", "coefficient") else "right", no_wrap=True)
+    t.layout(names=("", "coefficient"), optional=("acts (M)", "blocks", "d", "w", "params (M)"))
     for label, coef, r in rows:
         lat = r.latency or {}
         cells = []
@@ -563,6 +763,9 @@ def sweep_table(rows: Sequence[tuple[str, ModelRecord]], base: ModelRecord, titl
                 "MACs x", "acts x", *lat_cols):
         t.add_column(col, justify="left" if col in ("mode", "coefficient") else "right",
                      no_wrap=True)
+    t.layout(names=("mode", "coefficient"),
+             optional=(*optional_latency([r for _, r in rows]), "d", "w", "px", "acts (M)",
+                       "params (M)"))
     last = None
     for label, r in rows:
         if last is not None and r.mode != last:
@@ -584,6 +787,9 @@ def matched_table(records: Sequence[ModelRecord], title: str, caption: str) -> T
                 "MACs (G)", "vs target", "acts (M)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "mode", "note") else "right",
                      no_wrap=True)
+    t.layout(names=("model", "mode", "note"),
+             optional=(*optional_latency(records), "acts (M)", "d", "w", "px", "params (M)",
+                       "paper's coefficient"))
     for r in by_base(t, records):
         ref = r.reference or {}
         t.add_row(r.base, r.mode or "", ref.get("paper_coefficient", ""),
@@ -607,6 +813,9 @@ def table2_table(records: Sequence[ModelRecord]) -> Table:
                 "paper FLOPS (B)", "torchvision GMACs", "diff vs paper",
                 "paper top-1 % (reported)", *lat_cols, "note"):
         t.add_column(col, justify="left" if col in ("model", "note") else "right", no_wrap=True)
+    t.layout(names=("model", "note"),
+             optional=("torchvision params", "paper top-1 % (reported)", "torchvision GMACs",
+                       *optional_latency(records), "paper params (M)", "px"))
     for r in records:
         ref = r.reference or {}
         pf = ref.get("paper_flops_b")
@@ -673,6 +882,9 @@ def table4_table(records: Sequence[ModelRecord], timing: dict[str, Any]) -> Tabl
         cols += ["optimised ms ± IQR", "speedup, optimised"]
     for col in cols:
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    t.layout(names=("model",),
+             optional=("paper top-1 % (reported)", "GFLOP/s (% peak)", "params (M)", "px",
+                       "optimised ms ± IQR", "paper latency (s)"))
     for r in records:
         lat, ref = r.latency, r.reference or {}
         speedup, interval = _speedup_over_first(records, r)
@@ -705,6 +917,9 @@ def bench_table(records: Sequence[ModelRecord]) -> Table:
                 "speedup"):
         t.add_column(col, justify="left" if col in ("model", "variant") else "right",
                      no_wrap=True)
+    t.layout(names=("model", "variant"),
+             optional=("warm-up", "batch", "px", "mean ms", "CPU", "min - max ms", "runs",
+                       "GFLOP/s", "images/s"))
     for i, r in enumerate(records):
         if i:
             t.add_section()
@@ -805,6 +1020,7 @@ def reconcile_tables(r: Any) -> list[Any]:
     for col in ("convention", "unit", "scalekit", "tool total", "agrees", "vs paper"):
         totals.add_column(col, justify="left" if col in ("convention", "unit", "agrees")
                           else "right", no_wrap=True)
+    totals.layout(names=("convention",))
     for name, c in counts.items():
         ref = paper * (1 if c.unit == "MACs" else 2)
         vs = "" if name == conventions.DEFAULT else f"{(c.total - ref) / ref * 100:+.2f}%"
@@ -823,6 +1039,7 @@ def reconcile_tables(r: Any) -> list[Any]:
                                "each op type and its source: docs/conventions.md."]
                               + reconcile_explained(counts)))
     breakdown.add_column("op type", justify="left", no_wrap=True, vertical="bottom")
+    breakdown.layout(names=("op type",))
     for name, c in counts.items():  # ptflops-aten over two lines: the table fits 80 columns
         breakdown.add_column(lines(*name.replace("-", "\n-").split("\n"), c.unit),
                              justify="right", no_wrap=True, vertical="bottom")
