@@ -17,6 +17,7 @@ from .errors import BaselineError
 from .queries import MeasureFn, Query, QueryError, Run
 from .report import changes, document
 from .studies import regression
+from .text import plural
 
 
 def current_document(query: Query, command: str, *, measure: MeasureFn | None = None,
@@ -106,7 +107,8 @@ def check(baseline: str, *, specs: Query | None = None, update: bool = False,
                                           memory_kind=memory_kind)
     if update:
         n = len(result.changes)
-        return Checked(result, f"updating {baseline}: {f'{n} changes' if n else 'no changes'}",
+        return Checked(result,
+                       f"updating {baseline}: {plural(n, 'change') if n else 'no changes'}",
                        current, tuple(warnings))
     if latency_tolerance is not None:
         warnings += [f"latency of {c.model} not compared: {c.where}" for c in result.changes

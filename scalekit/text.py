@@ -49,3 +49,9 @@ def is_safe(value: str) -> bool:
 
 
 __all__ = ["is_safe", "safe_text"]
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 model``, ``2 models``, ``0 models``, ``1,204 networks``: a count and its noun, singular
+    only for one (``words``: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"

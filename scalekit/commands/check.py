@@ -22,6 +22,7 @@ from .common import (Budget, command_line, convention_option, counter_option, ec
                      handle_errors,
                      measure, pop_scaling, put, say, scaling_options, show, strategy_options,
                      warn, wide_option)
+from ..text import plural
 
 
 class CheckUsageError(click.ClickException):
@@ -152,7 +153,7 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
 
 def _write_baseline(path: str, doc: dict[str, Any]) -> None:
     write_atomic(path, document.to_json(doc))
-    echo_err(f"wrote {path} ({len(doc['records'])} models)")
+    echo_err(f"wrote {path} ({plural(len(doc['records']), 'model')})")
 
 
 def _show(result: regression.CheckResult, baseline: str, headline: str, fmt: str,

@@ -26,7 +26,7 @@ from ..report import document
 from ..report.document import REPORT_FORMATS
 from ..report.tables import fit_width, safe_console
 from ..studies.budget import parse_bytes, parse_count, parse_duration_ms
-from ..text import safe_text
+from ..text import plural, safe_text
 
 if TYPE_CHECKING:
     from ..latency.networks import RecordProgress, TimingOptions
@@ -530,8 +530,8 @@ def measure(records: Sequence[ModelRecord],
             raise
         raise MissingDependency(e.purpose, e.modules, e.extra, without) from None
     except MeasurementInterrupted as e:
-        lines = [f"scalekit: {e} ({len(e.measured)} of {len(records)} models timed; no report "
-                 "written)"]
+        lines = [f"scalekit: {e} ({len(e.measured)} of {plural(len(records), 'model')} timed; "
+                 "no report written)"]
         lines += [f"  {r.name}: {latency_summary(r.latency)}" for r in e.measured]
         if e.partial is not None:
             lines.append(f"  {e.current.name}: {latency_summary(e.partial.to_dict())} "

@@ -12,8 +12,14 @@ from ..strategies import DIAL_MODES, dial, get_strategy
 from ..studies.budget import SIG_DIGITS, FitResult, amount, cost_curve
 from .common import (Budget, echo_err, format_options, handle_errors, plot_option, report_query,
                      runtime_option, threads_option)
+from ..text import plural
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
+
+
+def _threads(lat: dict) -> str:
+    n = lat.get("threads")
+    return "? threads" if n is None else plural(n, "thread")
 
 
 def _caption(res: FitResult, spec_arg: str, base, fit: dict) -> Text:
@@ -36,9 +42,10 @@ def _caption(res: FitResult, spec_arg: str, base, fit: dict) -> Text:
         verdict = ("CONFIRMED" if conf.get("within_target") else "NOT CONFIRMED: over the target "
                    "as measured; try a slightly lower target")
         lines.append(f"LATENCY IS PREDICTED from this machine's latency table (the calibrated sum "
-                     f"of each network's blocks), {lat.get('threads', '?')} thread(s), runtime "
-                     f"{fit.get('runtime', 'eager')}, on {cpu_model()}; {res.evaluations} "
-                     "networks predicted. The pick and the next step up were then measured whole, "
+                     f"of each network's blocks), {_threads(lat)}, runtime "
+                     f"{fit.get('runtime', 'eager')}, on {cpu_model()}; "
+                     f"{plural(res.evaluations, 'network')} predicted. The pick and the next "
+                     "step up were then measured whole, "
                      f"interleaved: the pick {conf.get('measured_ms', 0):.2f} ms, the next step "
                      f"{conf.get('next_measured_ms', 0):.2f} ms measured: {verdict}.")
         if conf.get("reason"):
@@ -46,19 +53,20 @@ def _caption(res: FitResult, spec_arg: str, base, fit: dict) -> Text:
     elif res.measured:
         lat = best.latency or {}
         lines.append(f"LATENCY IS MEASURED, NOT COUNTED: noisy, and the search trusts each "
-                     f"measurement. Median of batch-1 forwards, {lat.get('threads', '?')} "
-                     f"thread(s), on {cpu_model()}; {res.evaluations} networks measured.")
+                     f"measurement. Median of batch-1 forwards, {_threads(lat)}, "
+                     f"on {cpu_model()}; {plural(res.evaluations, 'network')} measured.")
     elif metric == "memory":
         what = ("parameters + the peak activations of an inference forward pass"
                 if fit.get("memory") == "inference" else
                 "parameters + gradients + SGD-momentum state + the activations saved for "
                 "backward")
         lines.append(f"memory = {what}, fp32, batch {fit.get('batch', 1)}, from the plan (the "
-                     f"memory guard's estimate); {res.evaluations} networks estimated, searched "
-                     f"over coefficients of up to {SIG_DIGITS} significant digits.")
+                     f"memory guard's estimate); {plural(res.evaluations, 'network')} estimated, "
+                     f"searched over coefficients of up to {SIG_DIGITS} significant digits.")
     else:
         lines.append(f"exact counts of the rounded networks, searched over coefficients of up to "
-                     f"{SIG_DIGITS} significant digits; {res.evaluations} networks counted. "
+                     f"{SIG_DIGITS} significant digits; {plural(res.evaluations, 'network')} "
+                     "counted. "
                      + MACS_NOTE)
     if metric == "latency" and not res.resolved:
         lines.append(f"stopped at the evaluation limit: networks between "

@@ -24,7 +24,7 @@ from ..search.grid import (CONSTRAINTS, COSTS, DEFAULT_RANGES, DEFAULT_STEP, DEF
                            DEFAULT_TOLERANCE, SearchUsageError, spec_digest)
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
-from ..text import safe_text
+from ..text import plural, safe_text
 from .common import (command_line, echo_err, handle_errors, plot_option, put, say, show,
                      threads_option, wide_option)
 
@@ -67,10 +67,11 @@ def _write_spec(res: SearchResult, path: str) -> None:
     header = (f"# {safe_text(res.grid.base.name)} with the compound coefficients found by "
               f"scalekit search "
               f"(step 1, phi = 1): alpha={c.alpha:g} beta={c.beta:g} gamma={c.gamma:g},\n"
-              f"# best of {len(res.results)} candidates by {where}{safe_text(res.metric)} "
+              f"# best of {plural(len(res.results), 'candidate')} by "
+              f"{where}{safe_text(res.metric)} "
               f"{report.metric_text(best)}{seeds} ({safe_text(res.evaluator)}).\n"
               f"# Step 2: scalekit scale {safe_text(os.path.basename(path))} --phi N\n")
-    why = (f"scalekit search: best of {len(res.results)} candidates"
+    why = (f"scalekit search: best of {plural(len(res.results), 'candidate')}"
            + (" on the proxy task" if res.proxy else f" by {safe_text(res.metric)}"))
     text, kept = spec_text(res.grid.base, c.alpha, c.beta, c.gamma, why=why, header=header)
     write_atomic(path, text)

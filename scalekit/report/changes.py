@@ -8,7 +8,7 @@ from rich.table import Table
 from ..memory import format_bytes
 from ..studies.regression import REGRESSIONS, Change, CheckResult
 from .document import md_cell
-from ..text import safe_text
+from ..text import plural, safe_text
 from .tables import new_table
 
 LABELS = {"resolution": "resolution (px)", "params": "params", "macs": "MACs", "acts": "acts",
@@ -61,7 +61,7 @@ def bounds(result: CheckResult) -> str:
 
 
 def _models(n: int) -> str:
-    return f"{n} model{'' if n == 1 else 's'}"
+    return plural(n, "model")
 
 
 def verdict(result: CheckResult, baseline: str) -> str:

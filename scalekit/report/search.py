@@ -18,7 +18,7 @@ from ..host import machine
 from ..search.grid import CandidateGrid
 from ..search.proxy import WARNING
 from ..search.results import CandidateResult, SearchResult
-from ..text import safe_text
+from ..text import plural, safe_text
 from . import plot
 from .document import md_cell
 from .tables import lines, new_table
@@ -93,8 +93,9 @@ def _seconds(s: float) -> str:
 def _settings_line(res: SearchResult) -> str:
     g = res.grid
     s = g.settings
-    return (f"grid: {s.describe()}: {g.box:,} points, {g.kept:,} kept, {len(g.candidates)} "
-            f"distinct networks (points that round to the same network are evaluated once)")
+    return (f"grid: {s.describe()}: {g.box:,} points, {g.kept:,} kept, "
+            f"{plural(len(g.candidates), 'distinct network')} "
+            f"(points that round to the same network are evaluated once)")
 
 
 def caption(res: SearchResult) -> str:
@@ -164,10 +165,11 @@ def summary_lines(res: SearchResult, spec_arg: str = "SPEC") -> list[str]:
     n_eval = sum(len(r.evaluations) for r in res.results)
     if res.dry_run:
         n = len(res.grid.candidates)
-        out.append(f"{n} candidate networks x {res.seeds} seed{'s' if res.seeds > 1 else ''} = "
-                   f"{n * res.seeds} evaluations to run (--dry-run: none run).")
+        out.append(f"{plural(n, 'candidate network')} x {plural(res.seeds, 'seed')} = "
+                   f"{plural(n * res.seeds, 'evaluation')} to run (--dry-run: none run).")
         return out
-    out.append(f"{n_eval} evaluations: {res.evaluated_now} run now, {res.reused} from the journal"
+    out.append(f"{plural(n_eval, 'evaluation')}: {res.evaluated_now} run now, {res.reused} from "
+               "the journal"
                + (f" {res.journal}" if res.journal else "") + ".")
     best = res.best
     if best is None:
@@ -218,8 +220,9 @@ def summary_lines(res: SearchResult, spec_arg: str = "SPEC") -> list[str]:
 
 def renderables(res: SearchResult, spec_arg: str) -> list[Any]:
     base = res.grid.base
-    what = "candidates (dry run)" if res.dry_run else f"candidates ranked by {res.metric}"
-    title = f"{base.name}: compound scaling step 1 at phi = 1, {len(res.results)} {what}"
+    what = "(dry run)" if res.dry_run else f"ranked by {res.metric}"
+    title = (f"{base.name}: compound scaling step 1 at phi = 1, "
+             f"{plural(len(res.results), 'candidate')} {what}")
     if res.proxy:
         title += " on the PROXY TASK (not ImageNet)"
     below = caption(res).split("\n") + [""] + list(res.notes) + summary_lines(res, spec_arg)
@@ -352,7 +355,7 @@ def write_plot(res: SearchResult, path: str) -> None:
                       if s.cost == "latency" else
                       "achieved cost (MACs of the rounded network / the baseline's MACs)")
         ax.set_ylabel(f"{res.metric}" + (" (PROXY TASK, not ImageNet)" if res.proxy else ""))
-        ax.set_title(f"{res.grid.base.name}: step 1 (phi = 1), {len(pts)} candidates")
+        ax.set_title(f"{res.grid.base.name}: step 1 (phi = 1), {plural(len(pts), 'candidate')}")
         plot.legend_beside(ax)
 
     plot.save(plot.figure(draw), path)

@@ -45,6 +45,7 @@ from ..records import Networks, network_key
 from ..scaling import Coefficients, scale
 from ..spec import Spec
 from ..strategies import Dial, dial
+from ..text import plural
 
 METRICS = ("macs", "params", "acts", "latency", "memory")
 COUNTED = ("macs", "params", "acts")
@@ -365,7 +366,7 @@ def _bracket(search: _Search, metric: str, target: float,
     last, why = p0, f"{d.symbol} stops at {_edge(d, edge):g}"
     while step >= 1e-3:
         if max_evals is not None and len(search.costs) >= max_evals:
-            why = f"stopped after measuring {max_evals} networks"
+            why = f"stopped after measuring {plural(max_evals, 'network')}"
             break
         u = min(last.u + step, edge) if up else max(last.u - step, edge)
         try:
