@@ -32,7 +32,7 @@ from .extras import require_torch
 from .files import MAX_PATH
 from .host import check_threads
 from .records import (COUNTER_NAMES, ModelRecord, Networks, counter_convention, make_record,
-                      spec_records, with_convention)
+                      spec_records, with_convention, with_layers)
 from .scaling import MODES, Coefficients
 from .spec import load_spec, spec_to_yaml
 from .text import safe_text
@@ -217,7 +217,8 @@ MEMORY_KINDS = ("inference", "training")
 
 PARAMS: dict[str, dict[str, tuple[Check, Any]]] = {
     "list": {},
-    "info": {"spec": (_name, None), **_COUNTER, **_CONVENTION, **_timing("predicted", 2.0)},
+    "info": {"spec": (_name, None), **SCALING, **STRATEGY, **_COUNTER, **_CONVENTION,
+             "layers": (_bool, False), **_timing("predicted", 2.0)},
     "scale": {"spec": (_name, None), **SCALING, **STRATEGY, **_COUNTER, **_CONVENTION,
               **_timing("predicted", 2.0)},
     "compare": {"specs": (_names, []), "mode": (_optional(_list_of(MODES)), None),
@@ -416,8 +417,21 @@ def _list(p: Mapping[str, Any], run: Run) -> Outcome:
 
 
 def _info(p: Mapping[str, Any], run: Run) -> Outcome:
-    rec = make_record(load_named(p["spec"]), counter=p["counter"], force=run.force)
-    records, extra = _timed([with_convention(rec, p["convention"])], p, run)
+    if p["layers"] and p["counter"] != "analytic":
+        raise QueryError(f"--layers counts each layer from the plan (the analytic counter); "
+                         f"--counter {p['counter']} counts whole networks only: leave it out")
+    spec = load_named(p["spec"])
+    scaling = _scaling(p)
+    if scaling:  # the scaled network, as `scale` and `check SPEC...` make it
+        scaled, coef = scale_by(spec, **scaling)
+        rec = make_record(scaled, counter=p["counter"], coefficients=coef, mode="scaled",
+                          base=spec.name, force=run.force)
+    else:
+        rec = make_record(spec, counter=p["counter"], force=run.force)
+    rec = with_convention(rec, p["convention"])
+    if p["layers"]:
+        rec = with_layers(rec)
+    records, extra = _timed([rec], p, run)
     return Outcome(records, extra, view=records[0])
 
 

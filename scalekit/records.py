@@ -23,6 +23,7 @@ from . import conventions
 from .blocks import kind
 from .bundled import load_named
 from .counting import Counts, NetworkCount, count_plan
+from .layers import LayerRecord, layer_records
 from .memory import MemoryEstimate, estimate_memory
 from .plan import NetworkPlan, StagePlan, expand
 from .scaling import Coefficients
@@ -96,6 +97,8 @@ class ModelRecord:
     latency: dict[str, Any] | None = None
     reference: dict[str, Any] | None = None  # published figures (paper, torchvision), labelled
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # every conv / linear / pool (scalekit/layers.py), when asked for (info --layers); None: not
+    layers: tuple[LayerRecord, ...] | None = None
     # the (scaled) spec the counts are of, its plan and its analytic counts, so that the network
     # can be built, timed and guarded without expanding it again; not reported
     network: Spec | None = field(default=None, compare=False, repr=False)
@@ -150,6 +153,7 @@ class ModelRecord:
             "reference": self.reference,
             "notes": list(self.notes),
             "stages": [s.to_dict() for s in self.stages],
+            **({} if self.layers is None else {"layers": [x.to_dict() for x in self.layers]}),
         }
 
 
@@ -240,6 +244,14 @@ def with_convention(rec: ModelRecord, convention: str) -> ModelRecord:
     cc = conventions.count_convention(rec.plan, convention)
     stages = tuple(replace(s, macs=macs, unit=cc.unit) for s, (_, macs) in zip(rec.stages, cc.stages))
     return replace(rec, macs=cc.total, stages=stages, convention=convention)
+
+
+def with_layers(rec: ModelRecord) -> ModelRecord:
+    """``rec`` with its layers (:func:`scalekit.layers.layer_records` of its plan, under its
+    convention): they sum to its stages' counts and to its totals."""
+    if rec.plan is None:
+        raise ValueError(f"{rec.name}: no plan to list the layers of")
+    return replace(rec, layers=tuple(layer_records(rec.plan, rec.convention)))
 
 
 def spec_records(specs: Sequence[str], counter: str = "analytic",

@@ -396,13 +396,15 @@ def say(message: str) -> None:
 def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str | None,
                  draw: Callable[[Outcome], Sequence[Any]], force: bool = False,
                  after: Callable[[Outcome], None] | None = None,
-                 files: Files | None = None) -> Outcome:
+                 files: Files | None = None,
+                 texts: Callable[[Outcome], dict[str, Callable[[], str]]] | None = None) -> Outcome:
     """What every reporting command does: check ``params`` as a query of ``command`` (a problem
     is a usage error), check the files (the specs it reads, ``--output`` and what ``files``
     declares besides: none may be another, each must be writable), run it (timing records with
     progress on stderr, ``force`` past the memory guard), call ``after`` (files the command
     writes besides its report), and print or write the report: ``draw`` makes the table; the
-    JSON document records the query."""
+    JSON document records the query; ``texts`` gives the command's own csv or markdown for an
+    outcome, where it has any (see :func:`emit`)."""
     try:
         query = queries.make_query(command, params)
     except QueryError as e:
@@ -416,7 +418,8 @@ def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str 
     if after is not None:
         after(outcome)
     emit(outcome.records, fmt=fmt, output=output, command=command_line(),
-         table=lambda: draw(outcome), extra={**outcome.extra, "query": query.to_dict()})
+         table=lambda: draw(outcome), extra={**outcome.extra, "query": query.to_dict()},
+         texts=texts(outcome) if texts is not None else None)
     return outcome
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from ..crosscheck import THOP_NOTE
-from ..report import tables
+from ..report import document, tables
 from .common import (convention_option, counter_option, force_option, format_options,
-                     handle_errors, latency_options, pop_latency, report_query)
+                     handle_errors, latency_options, pop_latency, pop_scaling, report_query,
+                     scaling_options, strategy_options)
 
 
 def _list_table(outcome):
@@ -38,18 +39,34 @@ def _info_table(outcome):
         lines.append(f"note: {THOP_NOTE}")
     if rec.latency:
         lines += [*tables.latency_lines(rec), *tables.timing_lines(outcome.extra["timing"], [rec])]
-    return [tables.info_table(rec), tables.lines(*lines, highlight=True)]
+    table = tables.layers_table(rec) if rec.layers is not None else tables.info_table(rec)
+    return [table, tables.lines(*lines, highlight=True)]
+
+
+def _layer_texts(outcome):
+    """--layers: CSV and Markdown with one row per layer (the JSON record carries them too)."""
+    if outcome.view.layers is None:
+        return None
+    return {"csv": lambda: document.layers_to_csv(outcome.records),
+            "markdown": lambda: document.layers_to_markdown(outcome.records)}
 
 
 @click.command()
 @click.argument("spec", metavar="SPEC")
+@click.option("--layers", is_flag=True, default=False,
+              help="List every conv, linear layer and pool instead of the stages: stage, block, "
+                   "output shape, kernel, stride, groups, params, MACs, acts (they sum to the "
+                   "stage rows and the totals). CSV and Markdown: one row per layer; JSON: the "
+                   "record's `layers`.")
+@scaling_options
+@strategy_options
 @counter_option
 @convention_option
 @latency_options()
 @force_option
 @format_options
 @handle_errors
-def info(spec: str, counter: str, convention: str | None, force: bool, fmt: str,
+def info(spec: str, layers: bool, counter: str, convention: str | None, force: bool, fmt: str,
          output: str | None, **kwargs) -> None:
     """Show a network stage by stage: block type, kernel, stride, the block kind's own columns
     (expansion, squeeze-excitation width, ...), channels, repeats, input resolution, and exact
@@ -57,8 +74,12 @@ def info(spec: str, counter: str, convention: str | None, force: bool, fmt: str,
     --batch); then its CPU latency, predicted from this machine's latency table by default
     (--latency measured: built and timed; --no-latency: counts only, no torch, instant).
 
+    --layers lists every conv, linear layer and pool instead (torchinfo's habit, from the plan:
+    no torch). The scaling flags (--phi, --width, --preset, --strategy/--factor, ... as for
+    `scale`) show the scaled network.
+
     SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
     """
-    report_query("info", {"spec": spec, "counter": counter, "convention": convention,
-                          **pop_latency(kwargs)},
-                 fmt=fmt, output=output, force=force, draw=_info_table)
+    report_query("info", {"spec": spec, **pop_scaling(kwargs), "counter": counter,
+                          "convention": convention, "layers": layers, **pop_latency(kwargs)},
+                 fmt=fmt, output=output, force=force, draw=_info_table, texts=_layer_texts)

@@ -297,6 +297,60 @@ def md_cell(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# info --layers: one row per layer
+
+LAYER_COLUMNS = ("model", "stage", "block", "kind", "layer", "output", "kernel", "stride",
+                 "groups", "bias", "folded", "params", "bn_params", "macs", "flops", "acts",
+                 "convention")
+LAYER_TEXT_COLUMNS = ("model", "stage", "kind", "layer", "output", "bias", "folded",
+                      "convention")
+
+
+def layer_rows(records: Sequence[ModelRecord]) -> list[dict[str, Any]]:
+    """The layers of ``records`` (those that carry them: ``info --layers``) as flat rows, in
+    :data:`LAYER_COLUMNS`: ``output`` as ``CxHxW`` (``C`` for a linear layer), ``folded`` the
+    ops counted in the row joined by ``+`` (``bn+silu``), a missing kernel, stride or groups
+    empty. Text cells are :func:`safe_text` (a stage's name stays on one line)."""
+    rows = []
+    for r in records:
+        for x in r.layers or ():
+            rows.append({"model": safe_text(r.name), "stage": safe_text(x.stage),
+                         "block": x.block, "kind": x.kind, "layer": x.layer, "output": x.shape,
+                         "kernel": "" if x.kernel is None else x.kernel,
+                         "stride": "" if x.stride is None else x.stride,
+                         "groups": "" if x.groups is None else x.groups,
+                         "bias": str(x.bias).lower(), "folded": "+".join(x.folded),
+                         "params": x.params, "bn_params": x.bn_params, "macs": x.macs,
+                         "flops": x.flops, "acts": x.acts, "convention": r.convention})
+    return rows
+
+
+def layers_to_csv(records: Sequence[ModelRecord]) -> str:
+    """``info --layers --format csv``: a header line, then one line per layer."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LAYER_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(layer_rows(records))
+    return buf.getvalue()
+
+
+def layers_to_markdown(records: Sequence[ModelRecord]) -> str:
+    """``info --layers --format markdown``: one table row per layer (the header of ``macs``
+    names the convention: ``MACs``, ``MACs (fvcore)``)."""
+    head = {"macs": records[0].convention_label if records else "MACs",
+            "flops": "FLOPs (2xMACs)" if not records or records[0].unit == "MACs" else "FLOPs"}
+    out = ["| " + " | ".join(head.get(c, c) for c in LAYER_COLUMNS) + " |",
+           "|" + "|".join("---" if c in LAYER_TEXT_COLUMNS else "---:" for c in LAYER_COLUMNS)
+           + "|"]
+    out += ["| " + " | ".join(md_cell(row[c]) for c in LAYER_COLUMNS) + " |"
+            for row in layer_rows(records)]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
 # scalekit reconcile: one row per (convention, tool)
 
 

@@ -574,6 +574,39 @@ def info_table(r: ModelRecord) -> Table:
     return t
 
 
+def layers_table(r: ModelRecord) -> Table:
+    """``info --layers``: one row per conv, linear layer and pool (``r.layers``), each naming its
+    stage (so that ``grep stage3`` finds them), and no other row (the totals line under it is
+    their sum). Narrow columns (k, s, g) one space apart, two before each count, so that it fits
+    80 columns."""
+    c = convention_of([r])
+    layers = r.layers or ()
+    t = Table(title=f"{r.name} at {r.resolution}x{r.resolution}: {len(layers):,} layers",
+              caption=lines(
+                  "block: index in the stage; conv+BN: the conv's BatchNorm is counted in its "
+                  "row (its params: gamma and beta); output: C x H x W per image; k: kernel, "
+                  "s: stride, g: groups (blank: linear layer or global pooling).",
+                  f"{c.definition}"
+                  + ("" if c.name == conventions.DEFAULT else
+                     " (a row: its layer and the ops after it: BN, activation, SE gate, add)")
+                  + "; acts = conv/linear/max-pool output elements (pycls). The rows sum to "
+                    "the stage rows of `scalekit info` and to the totals."),
+              box=box.SIMPLE_HEAVY, caption_justify="left", title_justify="left",
+              header_style="bold", padding=0, show_edge=False)
+    rows = [[x.stage, str(x.block), x.layer + ("+BN" if "bn" in x.folded else ""), x.shape,
+             *("" if v is None else str(v) for v in (x.kernel, x.stride, x.groups)),
+             fmt_int(x.params), fmt_int(x.macs), fmt_int(x.acts)] for x in layers]
+    heads = ("stage", "block", "layer", "output", "k", "s", "g", "params", c.label, "acts")
+    for i, col in enumerate(heads):
+        count = i >= 7  # a count column: one space more than the widest cell
+        wide = max([len(col)] + [len(row[i]) for row in rows]) + 1 if count else None
+        t.add_column(col, justify="left" if i in (0, 2) else "right", no_wrap=True,
+                     min_width=wide)
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def totals_line(r: ModelRecord) -> str:
     c = convention_of([r])
     flops = f"{fmt_int(r.flops)} FLOPs, " if c.unit == "MACs" else ""
