@@ -34,7 +34,8 @@ COUNT_PATH = ("scalekit.errors", "scalekit.text", "scalekit.fields", "scalekit.o
               "scalekit.blocks",
               "scalekit.spec", "scalekit.scaling", "scalekit.strategies", "scalekit.bundled",
               "scalekit.host", "scalekit.files", "scalekit.layouts", "scalekit.plan",
-              "scalekit.counting", "scalekit.conventions", "scalekit.records", "scalekit.memory",
+              "scalekit.counting", "scalekit.conventions", "scalekit.layers", "scalekit.records",
+              "scalekit.memory",
               "scalekit.studies", "scalekit.report")
 TORCH_AT_IMPORT = ("scalekit.modules", "scalekit.build")
 
