@@ -162,7 +162,10 @@ def test_the_table_fits_80_columns(args):
     rec = info(args[0], **dict(zip([a.lstrip("-") for a in args[1::2]],
                                    [float(v) if v[0].isdigit() else v for v in args[2::2]])))
     buf = io.StringIO()
-    Console(file=buf, width=80, no_color=True).print(tables.layers_table(rec))
+    table = tables.layers_table(rec)
+    shown = tables.fit_width([table], 80)  # what a terminal of 80 columns gets
+    assert shown[0].columns == table.columns  # every column, none left out
+    Console(file=buf, width=80, no_color=True).print(*shown)
     lines = buf.getvalue().splitlines()
     assert max(map(len, lines)) <= 80
     assert "…" not in buf.getvalue()

@@ -577,11 +577,11 @@ def info_table(r: ModelRecord) -> Table:
 def layers_table(r: ModelRecord) -> Table:
     """``info --layers``: one row per conv, linear layer and pool (``r.layers``), each naming its
     stage (so that ``grep stage3`` finds them), and no other row (the totals line under it is
-    their sum). Narrow columns (k, s, g) one space apart, two before each count, so that it fits
-    80 columns."""
+    their sum). Compact as built (narrow columns k, s, g one space apart, two before each count):
+    every bundled network fits 80 columns with every column."""
     c = convention_of([r])
     layers = r.layers or ()
-    t = Table(title=f"{r.name} at {r.resolution}x{r.resolution}: {len(layers):,} layers",
+    t = ReportTable(title=f"{r.name} at {r.resolution}x{r.resolution}: {len(layers):,} layers",
               caption=lines(
                   "block: index in the stage; conv+BN: the conv's BatchNorm is counted in its "
                   "row (its params: gamma and beta); output: C x H x W per image; k: kernel, "
@@ -604,7 +604,7 @@ def layers_table(r: ModelRecord) -> Table:
                      min_width=wide)
     for row in rows:
         t.add_row(*row)
-    return t
+    return t.layout(names=("stage", "layer"))  # already compact: fit_width keeps every column
 
 
 def totals_line(r: ModelRecord) -> str:
