@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from scalekit.cli import cli
-from scalekit.latency import machine, networks, pieces, table
+from scalekit.latency import machine, networks, pieces, prediction, table
 from scalekit.latency.harness import (MAX_REL_SPREAD, MIN_CPU_SHARE, Latency, distrust,
                                       ratio_interval)
 from scalekit.latency.table import LatencyTable, network_pieces, piece_key, table_key
@@ -216,7 +216,7 @@ def test_piece_keys_ignore_training_only_fields_and_count_repeats(tiny):
     assert sum(n for _, n in found.values()) == len(blocks)
 
 
-def test_prediction_is_the_calibrated_sum_of_the_table(tiny, small_calibration):
+def test_prediction_is_the_calibrated_sum_of_the_table(tiny, small_calibration, monkeypatch):
     r = run("info", tiny, "--format", "json")
     assert r.exit_code == 0, r.output
     lat = json.loads(r.stdout)["records"][0]["latency"]
@@ -230,8 +230,10 @@ def test_prediction_is_the_calibrated_sum_of_the_table(tiny, small_calibration):
     ratios = [n["measured_ms"] / n["sum_ms"] for n in cal["networks"]]
     assert cal["factor"] == pytest.approx(statistics.median(ratios))
     assert data["key"]["threads"] == 1 and data["key"]["runtime"] == "eager"
-    for _ in range(table.RETRIES + 1):  # pieces timed while contended are timed again, a while
-        run("info", tiny)
+    # pieces timed while contended are timed again only on a quiet machine, a few times: here
+    # the machine reads as contended from now on (as a shared CI machine may be, or not), so a
+    # warm table must time nothing, whatever this machine's load was when it was filled
+    monkeypatch.setattr(prediction, "cpu_share_now", lambda seconds=0.0: 0.0)
     warm = [CliRunner().invoke(cli, ["info", tiny, "--format", "json"]) for _ in range(2)]
     assert all("timing" not in r.stderr for r in warm)  # warm: nothing timed
     first, second = (json.loads(r.stdout)["records"][0]["latency"] for r in warm)
@@ -239,8 +241,17 @@ def test_prediction_is_the_calibrated_sum_of_the_table(tiny, small_calibration):
 
 
 def test_a_warm_table_predicts_without_torch(tiny, small_calibration):
-    for _ in range(table.RETRIES + 2):  # warm, and pieces timed while contended settled
-        assert run("info", tiny).exit_code == 0
+    assert run("info", tiny).exit_code == 0  # warm
+    # settled: what was timed on a contended machine has used its retries (else a quiet moment
+    # now would time it again, with torch, which is right but not this test's case)
+    path = table_file(small_calibration)
+    data = json.loads(open(path).read())
+    for piece in data["pieces"].values():
+        piece[4] = table.RETRIES + 1
+    for cal in data["calibration"].values():
+        cal["attempts"] = table.RETRIES + 1
+    with open(path, "w") as f:
+        json.dump(data, f)
     code = ("import sys\nfrom click.testing import CliRunner\nfrom scalekit.cli import cli\n"
             f"r = CliRunner().invoke(cli, ['info', {tiny!r}, '--format', 'json'])\n"
             "assert r.exit_code == 0, r.output\n"
