@@ -349,3 +349,120 @@ def test_a_latency_fit_is_not_recomputed_without_a_latency_tolerance(tmp_path):
     r = run_cli("check", "--baseline", str(base))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "latency target" in r.stderr and "--latency-tolerance" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# check --format json: the result as data, checked against an independently edited baseline,
+# the published counts and the table's verdicts
+
+EXACT = ("efficientnet_b0", "resnet50", "mobilenet_v2")  # published.yaml exact_224
+
+
+def _table_statuses(stdout: str) -> dict[tuple[str, str], str]:
+    """(model, metric label) -> status, read from the table's rows."""
+    labels = {"params", "MACs", "acts", "resolution"}
+    out = {}
+    for line in stdout.splitlines():
+        if not line.startswith("  ") or line.split()[1:2] == ["metric"]:
+            continue  # not a row of the table
+        words = line.split()
+        for i, w in enumerate(words):
+            if w in labels and i > 0:
+                out[" ".join(words[:i]), w] = next(x for x in words[i + 1:] if x.isupper()
+                                                   or x == "within")
+                break
+    return out
+
+
+def test_check_json_flags_exactly_the_edited_number(tmp_path, published):
+    baseline = tmp_path / "three.json"
+    r = run_cli("check", "--baseline", str(baseline), "--update", *EXACT)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(baseline.read_text())
+    names = {}
+    for rec in doc["records"]:  # the baseline edited by hand: ResNet-50 had 1,000 params fewer
+        names[rec["name"]] = rec
+    names["ResNet-50"]["params"] -= 1000
+    baseline.write_text(json.dumps(doc))
+
+    r = run_cli("check", "--baseline", str(baseline), "--format", "json")
+    assert r.returncode == 1, r.stderr
+    res = json.loads(r.stdout)
+    assert (res["status"], res["exit_code"], res["compared"]) == ("failed", 1, 3)
+    assert "records" not in res  # a check result is not a baseline
+    by_name = {m["name"]: m for m in res["models"]}
+    assert set(by_name) == set(names)
+    exact = published["exact_224"]
+    for spec, name in zip(EXACT, ("EfficientNet-B0", "ResNet-50", "MobileNetV2")):
+        m = by_name[name]
+        assert m["metrics"]["params"]["current"] == exact[spec]["params"]  # independent figures
+        assert m["metrics"]["macs"]["current"] == exact[spec]["macs"]
+        if name != "ResNet-50":
+            assert (m["status"], m["regressions"]) == ("ok", [])
+            assert all(v["status"] == "same" and v["delta"] == 0 for v in m["metrics"].values())
+    m = by_name["ResNet-50"]
+    assert (m["status"], m["regressions"]) == ("failed", ["changed"])
+    params = m["metrics"]["params"]
+    assert (params["baseline"], params["current"], params["delta"], params["status"]) == (
+        exact["resnet50"]["params"] - 1000, exact["resnet50"]["params"], 1000, "changed")
+    assert [(c["model"], c["metric"], c["delta"]) for c in res["changes"]] == [
+        ("ResNet-50", "params", 1000)]
+    assert m["metrics"]["macs"]["status"] == "same" and res["bounds"]["tolerance"] == 0
+    assert f"--baseline {baseline}" in res["update_hint"]
+
+    # the table says the same: the same verdict, the same exit code, the same flagged metric
+    t = run_cli("check", "--baseline", str(baseline))
+    assert t.returncode == res["exit_code"]
+    assert res["verdict"] in t.stdout
+    assert _table_statuses(t.stdout) == {("ResNet-50", "params"): "CHANGED"}
+
+    # within --tolerance: passed, exit 0, the metric "within tolerance"
+    r = run_cli("check", "--baseline", str(baseline), "--format", "json", "--tolerance", "1%")
+    res = json.loads(r.stdout)
+    assert (r.returncode, res["status"], res["exit_code"], res["regressions"]) == (0, "passed", 0, 0)
+    assert {m["name"]: m["metrics"]["params"]["status"] for m in res["models"]}["ResNet-50"] \
+        == "within tolerance"
+
+
+def test_check_json_added_removed_and_update(tmp_path):
+    baseline = tmp_path / "b.json"
+    assert run_cli("check", "--baseline", str(baseline), "--update", "resnet50",
+                   "mobilenet_v2").returncode == 0
+    r = run_cli("check", "--baseline", str(baseline), "--format", "json", "resnet50",
+                "efficientnet_b0")
+    res = json.loads(r.stdout)
+    assert r.returncode == res["exit_code"] == 1 and res["status"] == "failed"
+    status = {m["name"]: m["status"] for m in res["models"]}
+    assert status == {"ResNet-50": "ok", "MobileNetV2": "removed", "EfficientNet-B0": "added"}
+    t = run_cli("check", "--baseline", str(baseline), "resnet50", "efficientnet_b0")
+    assert res["verdict"] in t.stdout and "1 model added, 1 model removed" in res["verdict"]
+    assert f"--update resnet50 efficientnet_b0" in res["update_hint"]
+    before = baseline.read_bytes()
+    r = run_cli("check", "--baseline", str(baseline), "--format", "json", "--update", "resnet50")
+    res = json.loads(r.stdout)
+    assert (r.returncode, res["status"], res["exit_code"]) == (0, "updated", 0)
+    assert baseline.read_bytes() != before and res["update_hint"] is None
+
+
+def test_check_json_memory_bound(tmp_path, published):
+    baseline = tmp_path / "b.json"
+    assert run_cli("check", "--baseline", str(baseline), "--update", "resnet50").returncode == 0
+    limit = 4 * published["exact_224"]["resnet50"]["params"]  # the weights alone do not fit
+    r = run_cli("check", "--baseline", str(baseline), "--format", "json", "--max-memory",
+                f"{limit}B")
+    res = json.loads(r.stdout)
+    assert r.returncode == res["exit_code"] == 1
+    mem = res["models"][0]["metrics"]["memory_bytes"]
+    assert mem["status"] == "over budget" and mem["limit"] == limit and mem["current"] > limit
+    assert res["models"][0]["regressions"] == ["over budget"]
+
+
+def test_update_hint_names_the_baseline_quoted(tmp_path):
+    baseline = tmp_path / "my cost's.json"
+    assert run_cli("check", "--baseline", str(baseline), "--update", "resnet50").returncode == 0
+    r = run_cli("check", "--baseline", str(baseline), "resnet50", "--width", "2")
+    assert r.returncode == 1
+    hint = r.stdout.strip().splitlines()[-1]
+    import shlex
+    assert shlex.split(hint.split(": ", 1)[1]) == [
+        "scalekit", "check", "--baseline", str(baseline), "--update", "resnet50", "--width", "2"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from .. import baseline as baseline_check
 from .. import queries
 from ..bundled import resolve_spec
@@ -17,6 +18,7 @@ from ..errors import BaselineError, FileError
 from ..files import STDOUT, Files, check_input_file, write_atomic
 from ..queries import QueryError
 from ..report import changes, document
+from ..report.tables import lines
 from ..studies import regression
 from .common import (Budget, command_line, convention_option, counter_option, echo_err,
                      handle_errors,
@@ -64,9 +66,11 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @strategy_options
 @counter_option
 @convention_option
-@click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table",
-              show_default=True,
-              help="table for people; markdown (verdict + table) to post on a pull request.")
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown", "json")),
+              default="table", show_default=True,
+              help="table for people; markdown (verdict + table) to post on a pull request; "
+                   "json: the result as one document (per model: each metric baseline vs now, "
+                   "its status; the bounds; the overall status and exit code; docs/json.md).")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Write the result to FILE (atomically; never the baseline or "
                                    "a spec) instead of stdout (also: -).")
@@ -139,8 +143,18 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
         except QueryError:
             inputs = []
         Files().reads("a spec of the baseline's query", *inputs).writes("--output", output).check()
-    if done.result is not None:
-        _show(done.result, baseline, done.headline, fmt, output)
+    hint = changes.update_hint(baseline, _rerun_args(ctx, specs, scaling, counter, convention))
+    if fmt == "json":
+        code = 2 if done.unusable else 0 if update else 1 if done.failed else 0
+        status = ("unusable" if done.unusable else "written" if done.result is None else
+                  "updated" if update else "failed" if done.failed else "passed")
+        put(document.to_json(changes.check_document(
+            done.result, baseline=baseline, headline=done.headline, status=status,
+            exit_code=code, command=command_line(), warnings=done.warnings,
+            versions={"scalekit_version": __version__},
+            update_hint=None if update else hint)), output)
+    elif done.result is not None:
+        _show(done.result, baseline, done.headline, fmt, output, None if update else hint)
     for w in done.warnings:
         warn(w)
     if done.unusable:
@@ -151,17 +165,38 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
         ctx.exit(1)
 
 
+def _rerun_args(ctx: click.Context, specs: tuple[str, ...], scaling: dict[str, Any],
+                counter: str, convention: str | None) -> list[str]:
+    """What ``--update`` needs besides the baseline to count the same models: the SPEC... and
+    the counting and scaling flags of this check (none without SPEC: the baseline's own query
+    is computed again)."""
+    if not specs:
+        return []
+    args = list(specs)
+    for key, value in scaling.items():
+        if value is not None:
+            args += [f"--{key}", value if isinstance(value, str) else f"{value:g}"]
+    if ctx.get_parameter_source("counter") is click.core.ParameterSource.COMMANDLINE:
+        args += ["--counter", counter]
+    if convention is not None:
+        args += ["--convention", convention]
+    return args
+
+
 def _write_baseline(path: str, doc: dict[str, Any]) -> None:
     write_atomic(path, document.to_json(doc))
     echo_err(f"wrote {path} ({plural(len(doc['records']), 'model')})")
 
 
-def _show(result: regression.CheckResult, baseline: str, headline: str, fmt: str,
-          output: str | None) -> None:
-    """The changes (if any) and the headline, as a table or Markdown, to stdout or ``output``."""
+def _show(result: regression.CheckResult, baseline: str, headline: Any, fmt: str,
+          output: str | None, hint: str | None) -> None:
+    """The changes (if any) and the headline, as a table or Markdown, to stdout or ``output``;
+    the command that updates the baseline under the changes."""
     if fmt == "markdown":
-        text = changes.changes_markdown(result, headline)
+        text = changes.changes_markdown(result, headline, hint)
     else:
+        if hint and result.changes:  # a line of its own under the verdict
+            headline = lines(headline, changes.hint_line(hint))
         show(([changes.changes_table(result, baseline)] if result.changes else []) + [headline],
              output)
         return

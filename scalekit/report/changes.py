@@ -3,10 +3,14 @@ of the changes, a Markdown table for a pull-request comment, and a one-line verd
 
 from __future__ import annotations
 
+import shlex
+from typing import Any, Sequence
+
 from rich.table import Table
 
 from ..memory import format_bytes
-from ..studies.regression import REGRESSIONS, Change, CheckResult
+from ..studies.regression import (REGRESSIONS, Change, CheckResult, ModelResult, has_latency,
+                                  memory_of)
 from .document import md_cell
 from ..text import plural, safe_text
 from .tables import new_table
@@ -77,10 +81,18 @@ def verdict(result: CheckResult, baseline: str) -> str:
     return f"check FAILED against {baseline}: {what} ({bounds(result)})"
 
 
+def update_hint(baseline: str, args: Sequence[str] = ()) -> str:
+    """The command that rewrites ``baseline`` with the current numbers: ``scalekit check
+    --baseline PATH --update`` and ``args`` (the SPEC... and scaling flags of this check), each
+    shell-quoted (shown escaped: what a user typed is never interpreted by the terminal)."""
+    words = ["scalekit", "check", "--baseline", baseline, "--update", *args]
+    return safe_text(" ".join(shlex.quote(w) for w in words))
+
+
 def changes_table(result: CheckResult, baseline: str) -> Table:
-    t = new_table(f"changes against {baseline}",
-                      caption="delta = current - baseline. Update the baseline with "
-                              "`scalekit check --update` when a change is intended.")
+    """The changes (the command that updates the baseline is a line of its own,
+    :func:`hint_line`, so that it can be copied whole)."""
+    t = new_table(f"changes against {baseline}", caption="delta = current - baseline.")
     rows = change_rows(result)
     used = _used(rows)
     for col in used:
@@ -93,9 +105,14 @@ def changes_table(result: CheckResult, baseline: str) -> Table:
     return t
 
 
-def changes_markdown(result: CheckResult, headline: str) -> str:
+def hint_line(hint: str) -> str:
+    """The line under the verdict that says how to accept the changes."""
+    return f"when a change is intended, update the baseline: {hint}"
+
+
+def changes_markdown(result: CheckResult, headline: str, hint: str | None = None) -> str:
     """``headline`` (the verdict) and a Markdown table of the changes, for a pull-request
-    comment."""
+    comment; ``hint`` (:func:`update_hint`) after it when something changed."""
     out = [safe_text(headline), ""]
     if result.changes:
         rows = change_rows(result)
@@ -105,6 +122,9 @@ def changes_markdown(result: CheckResult, headline: str) -> str:
         for row in rows:
             out.append("| " + " | ".join(md_cell(v) for col, v in zip(COLUMNS, row)
                                          if col in used) + " |")
+        if hint:
+            code = f"`{hint}`" if "`" not in hint else f"`` {hint} ``"  # a code span
+            out += ["", f"When a change is intended, update the baseline: {code}"]
     return "\n".join(out) + "\n"
 
 
@@ -112,3 +132,94 @@ def _used(rows: list[tuple[str, ...]]) -> list[str]:
     """The columns to show: mode and where only when some row has one."""
     return [col for i, col in enumerate(COLUMNS)
             if col not in ("mode", "where") or any(r[i] for r in rows)]
+
+
+# ---------------------------------------------------------------------------------------------
+# the check as a JSON document (``scalekit check --format json``; docs/json.md)
+
+CHECK_SCHEMA_VERSION = 1
+COUNT_FIELDS = ("resolution", "params", "macs", "acts")
+
+
+def _metric(before: Any, after: Any, change: Change | None) -> dict[str, Any]:
+    delta = None if before is None or after is None else after - before
+    pct = None if delta is None or not before else delta / abs(before) * 100.0
+    status = change.status if change is not None else "same" if before == after else "-"
+    return {"baseline": before, "current": after, "delta": delta, "delta_pct": pct,
+            "status": status}
+
+
+def _median(record: dict[str, Any] | None) -> float | None:
+    return record["latency"]["median_ms"] if record is not None and has_latency(record) else None
+
+
+def model_entry(m: ModelResult, result: CheckResult) -> dict[str, Any]:
+    """One model of the check: its names, each metric baseline vs now with its status, and the
+    model's status (``ok``; ``added`` or ``removed``; else ``failed``, with the regressions)."""
+    by_metric = {c.metric: c for c in m.changes}
+    b, c = m.baseline, m.current
+    if b is None or c is None:
+        status = "added" if b is None else "removed"
+    else:
+        status = "ok" if m.ok else "failed"
+    metrics: dict[str, Any] = {}
+    if b is not None and c is not None:
+        for f in COUNT_FIELDS:
+            metrics[f] = _metric(b[f], c[f], by_metric.get(f))
+        if result.latency_tolerance is not None:
+            ch = by_metric.get("latency")
+            entry = _metric(_median(b), _median(c), ch)
+            if ch is None:
+                entry["status"] = "within tolerance"
+            metrics["latency_median_ms"] = entry
+    else:
+        side = b if b is not None else c
+        for f in COUNT_FIELDS:
+            metrics[f] = {"baseline": None if b is None else side[f],
+                          "current": None if c is None else side[f], "delta": None,
+                          "delta_pct": None, "status": status}
+    if result.max_memory is not None and c is not None:
+        ch = by_metric.get("memory")
+        have = memory_of(c, result.memory_kind)
+        metrics["memory_bytes"] = {"limit": result.max_memory, "current": have,
+                                   "status": "over budget" if ch is not None else "within budget"}
+    where = next((ch.where for ch in m.changes if ch.where and ch.metric != "memory"), "")
+    return {"name": m.name, "mode": m.mode, "status": status, "regressions": list(m.regressions),
+            "where": where, "metrics": metrics}
+
+
+def check_document(result: CheckResult | None, *, baseline: str, headline: str, status: str,
+                   exit_code: int, command: str, warnings: Sequence[str] = (),
+                   versions: dict[str, Any] | None = None,
+                   update_hint: str | None = None) -> dict[str, Any]:
+    """``scalekit check --format json``: the verdict as data. ``status`` is ``passed``,
+    ``failed``, ``updated`` (``--update``: shown, then rewritten), ``written`` (``--update``
+    creating the baseline) or ``unusable`` (the check could not be made); ``exit_code`` is the
+    one the command exits with. It has no ``records``: a check result is not a baseline."""
+    models = [model_entry(m, result) for m in result.models] if result is not None else []
+    bounds_ = None
+    if result is not None:
+        bounds_ = {"tolerance": result.tolerance, "latency_tolerance": result.latency_tolerance,
+                   "max_memory_bytes": result.max_memory,
+                   "memory": result.memory_kind if result.max_memory is not None else None,
+                   "text": bounds(result)}
+    return {
+        "check_schema_version": CHECK_SCHEMA_VERSION,
+        **(versions or {}),
+        "command": command,
+        "baseline": baseline,
+        "status": status,
+        "exit_code": exit_code,
+        "verdict": headline,
+        "bounds": bounds_,
+        "compared": result.compared if result is not None else 0,
+        "regressions": result.regressions if result is not None else 0,
+        "models": models,
+        "changes": [{"model": ch.model, "mode": ch.mode, "metric": ch.metric,
+                     "baseline": ch.baseline, "current": ch.current, "delta": ch.delta,
+                     "delta_pct": ch.delta_pct, "status": ch.status,
+                     "regression": ch.regression, "where": ch.where}
+                    for ch in (result.changes if result is not None else ())],
+        "update_hint": update_hint,
+        "warnings": list(warnings),
+    }

@@ -100,6 +100,29 @@ class Change:
 
 
 @dataclass(frozen=True)
+class ModelResult:
+    """One model of a check: its record in the baseline and now (None where it is missing on
+    that side: removed or added), and the changes found for it (a subset of the check's)."""
+
+    name: str
+    mode: str | None
+    baseline: dict[str, Any] | None
+    current: dict[str, Any] | None
+    changes: tuple[Change, ...]
+
+    @property
+    def regressions(self) -> tuple[str, ...]:
+        """The regression statuses of its changes (``changed``, ``slower``, ...), in
+        :data:`REGRESSIONS` order, each once."""
+        found = {c.status for c in self.changes if c.regression}
+        return tuple(s for s in REGRESSIONS if s in found)
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+
+@dataclass(frozen=True)
 class CheckResult:
     changes: tuple[Change, ...]
     compared: int  # models found in both documents
@@ -108,6 +131,7 @@ class CheckResult:
     latency_compared: int  # models whose latency was compared (both sides measured)
     max_memory: float | None = None  # --max-memory: bytes no current model may exceed
     memory_kind: str = "inference"  # of what: inference (params + peak activations), training
+    models: tuple[ModelResult, ...] = ()  # every model of either side, baseline order first
 
     @property
     def regressions(self) -> int:
@@ -213,25 +237,36 @@ def compare_documents(baseline: dict[str, Any], current: dict[str, Any], *,
     base = dict(zip(record_keys(baseline["records"]), baseline["records"]))
     cur = dict(zip(record_keys(current["records"]), current["records"]))
     changes: list[Change] = []
+    per_model: dict[Key, list[Change]] = {key: [] for key in [*base, *(k for k in cur
+                                                                          if k not in base)]}
     compared = latency_compared = 0
     for key, b in base.items():
         c = cur.get(key)
         if c is None:
-            changes.append(Change(b["name"], b.get("mode"), "params", b["params"], None, "removed"))
-            continue
-        compared += 1
-        changes += _count_changes(b, c, tolerance)
-        if latency_tolerance is not None:
-            lat = _latency_change(b, c, latency_tolerance)
-            if lat is None or lat.status != "no latency":
-                latency_compared += 1
-            if lat is not None:
-                changes.append(lat)
+            found = [Change(b["name"], b.get("mode"), "params", b["params"], None, "removed")]
+        else:
+            compared += 1
+            found = _count_changes(b, c, tolerance)
+            if latency_tolerance is not None:
+                lat = _latency_change(b, c, latency_tolerance)
+                if lat is None or lat.status != "no latency":
+                    latency_compared += 1
+                if lat is not None:
+                    found.append(lat)
+        changes += found
+        per_model[key] += found
     for key, c in cur.items():
         if key not in base:
-            changes.append(Change(c["name"], c.get("mode"), "params", None, c["params"], "added"))
+            found = [Change(c["name"], c.get("mode"), "params", None, c["params"], "added")]
+            changes += found
+            per_model[key] += found
     if max_memory is not None:
-        changes += [ch for c in cur.values()
-                    if (ch := _memory_change(c, max_memory, memory_kind)) is not None]
+        for key, c in cur.items():
+            ch = _memory_change(c, max_memory, memory_kind)
+            if ch is not None:
+                changes.append(ch)
+                per_model[key].append(ch)
+    models = tuple(ModelResult(key[0], key[1], base.get(key), cur.get(key), tuple(found))
+                   for key, found in per_model.items())
     return CheckResult(tuple(changes), compared, tolerance, latency_tolerance, latency_compared,
-                       max_memory, memory_kind)
+                       max_memory, memory_kind, models)
