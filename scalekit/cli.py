@@ -183,6 +183,13 @@ def _show_click_error(e: click.ClickException) -> None:
     typed escaped. (Help shown for a bare ``scalekit`` is click's own text of several lines.)"""
     if isinstance(e, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         e.message = "\n".join(safe_text(line) for line in e.message.split("\n"))
+    elif isinstance(e, click.UsageError):  # one line, like every other error, with where to look
+        where = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        message = e.format_message()  # with the option it is about: Invalid value for '--x': ...
+        message = message[:-1] if message.endswith(".") and not message.endswith("..") \
+            else message
+        click.echo(f"Error: {safe_text(message)}{safe_text(where)}", err=True)
+        return
     else:
         e.message = safe_text(e.message)
     if isinstance(e, click.FileError):

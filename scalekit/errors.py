@@ -1,6 +1,7 @@
 """Typed errors. Anything a user's YAML or flags can trigger is raised as one of these, never `assert`.
 
-The CLI turns each into one line on stderr and exit code 1; click's own usage errors exit 2.
+The CLI turns each into one line on stderr and exit code 1; click's own usage errors exit 2, and
+so do :class:`FlagError` (scaling flags that contradict each other or cannot be used as given).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class SpecError(ScalekitError):
 
 class ScalingError(ScalekitError):
     """Coefficients or flags that cannot produce a network (non-finite, <= 0, conflicting)."""
+
+
+class FlagError(ScalingError):
+    """Scaling flags that cannot be used as given: contradictory (``--phi`` with ``--width``),
+    one without the flag it needs (``--alpha`` without ``--phi``), an unknown name (``--strategy
+    dwr``, ``--preset b9``) or a value out of range. The command line's usage error: exit 2.
+    Also a :class:`ScalingError`."""
 
 
 class BaselineError(ScalekitError):

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from .blocks import StageSpec, kind
-from .errors import ScalingError, SpecError
+from .errors import FlagError, ScalingError, SpecError
 from .fields import MAX_NAME_CHARS, short_repr
 from .spec import (MAX_BLOCKS, MAX_RESOLUTION, BatchNormSpec, Compound, HeadSpec, Origin,
                    ScalingRules, Spec, StemSpec, check_network)
@@ -77,7 +77,7 @@ def compound_coefficients(phi: float, c: Compound) -> tuple[float, float, float]
     try:
         return c.alpha ** phi, c.beta ** phi, c.gamma ** phi
     except OverflowError:
-        raise ScalingError(f"phi={phi:g} overflows: the multipliers are astronomically large") from None
+        raise FlagError(f"phi={phi:g} overflows: the multipliers are astronomically large") from None
 
 
 @dataclass(frozen=True)
@@ -115,19 +115,19 @@ def _check(name: str, v: float | None, hi: float = MAX_MULTIPLIER,
     if v is None:
         return
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:  # NaN fails
-        raise ScalingError(f"{name} must be a number from {lo:,g} to {hi:,g}, got {short_repr(v)}")
+        raise FlagError(f"{name} must be a number from {lo:,g} to {hi:,g}, got {short_repr(v)}")
 
 
 def _finite(name: str, v: object) -> float:
     """``v`` as a finite float, or :class:`ScalingError` (an int too large for a float too)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ScalingError(f"{name} must be a finite number, got {short_repr(v)}")
+        raise FlagError(f"{name} must be a finite number, got {short_repr(v)}")
     try:
         x = float(v)
     except OverflowError:
         x = math.inf
     if not math.isfinite(x):
-        raise ScalingError(f"{name} must be a finite number, got {short_repr(v)}")
+        raise FlagError(f"{name} must be a finite number, got {short_repr(v)}")
     return x
 
 
@@ -144,26 +144,26 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
         if isinstance(size, float) and size.is_integer():
             size = int(size)
         if isinstance(size, bool) or not isinstance(size, int):
-            raise ScalingError(f"size must be a whole number of pixels, got {short_repr(size)}")
+            raise FlagError(f"size must be a whole number of pixels, got {short_repr(size)}")
         _check("size", size, hi=MAX_RESOLUTION, lo=1)
     if preset is not None and not isinstance(preset, str):
-        raise ScalingError(f"preset must be a preset's name (a string), got {short_repr(preset)}")
+        raise FlagError(f"preset must be a preset's name (a string), got {short_repr(preset)}")
     if size is not None and resolution is not None:
-        raise ScalingError("give either --resolution (a multiplier) or --size (pixels), not both")
+        raise FlagError("give either --resolution (a multiplier) or --size (pixels), not both")
     if preset is not None:
         if phi is not None or any(v is not None for v in (width, depth, resolution, size)):
-            raise ScalingError("--preset sets width, depth and resolution itself; it cannot be "
+            raise FlagError("--preset sets width, depth and resolution itself; it cannot be "
                                "combined with --phi, --width, --depth, --resolution or --size")
         if preset not in spec.presets:
             have = ", ".join(spec.presets) if spec.presets else "none"
-            raise ScalingError(f"{spec.name} has no preset {preset!r} (presets: {have})")
+            raise FlagError(f"{spec.name} has no preset {preset!r} (presets: {have})")
         p = spec.presets[preset]
         return Coefficients(depth=p.depth, width=p.width, size=p.resolution, preset=preset,
                             dropout=p.dropout, batchnorm=p.batchnorm)
     if phi is not None:
         phi = _finite("phi", phi)
         if any(v is not None for v in (width, depth, resolution, size)):
-            raise ScalingError("--phi sets width, depth and resolution itself; it cannot be "
+            raise FlagError("--phi sets width, depth and resolution itself; it cannot be "
                                "combined with --width, --depth, --resolution or --size")
         base = spec.scaling.compound
         c = Compound(alpha if alpha is not None else base.alpha,
@@ -172,11 +172,11 @@ def coefficients(spec: Spec, *, phi: float | None = None, width: float | None = 
         d, w, r = compound_coefficients(phi, c)
         for n, v in (("depth", d), ("width", w), ("resolution", r)):
             if not MIN_MULTIPLIER <= v <= MAX_MULTIPLIER:
-                raise ScalingError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; it must be "
+                raise FlagError(f"phi={phi:g} gives a {n} multiplier of {v:.3g}; it must be "
                                    f"from {MIN_MULTIPLIER:g} to {MAX_MULTIPLIER:g}")
         return Coefficients(depth=d, width=w, resolution=r, phi=phi)
     if any(v is not None for v in (alpha, beta, gamma)):
-        raise ScalingError("--alpha, --beta and --gamma only apply with --phi")
+        raise FlagError("--alpha, --beta and --gamma only apply with --phi")
     return Coefficients(depth=depth or 1.0, width=width or 1.0,
                         resolution=resolution or 1.0, size=size)
 

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import ScalingError
+from .errors import FlagError, ScalingError
 from .scaling import Coefficients, coefficients, scale, scale_spec
 from .spec import Compound, Spec
 
@@ -63,12 +63,12 @@ class Strategy:
     def multipliers(self, s: float) -> tuple[float, float, float]:
         """(d, w, r) for FLOPs factor ``s`` (before any rounding)."""
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s <= 0:
-            raise ScalingError(f"the FLOPs factor must be a finite number > 0, got {s!r}")
+            raise FlagError(f"the FLOPs factor must be a finite number > 0, got {s!r}")
         e_d, e_w, e_r = self.exponents
         try:
             return s ** e_d, s ** e_w, s ** e_r
         except OverflowError:
-            raise ScalingError(f"factor {s:g} overflows: the multipliers are astronomically "
+            raise FlagError(f"factor {s:g} overflows: the multipliers are astronomically "
                                "large") from None
 
     def describe(self) -> str:
@@ -99,7 +99,7 @@ def compound_strategy(c: Compound) -> Strategy:
                     f"Tan & Le 2019, alpha={c.alpha:g} beta={c.beta:g} gamma={c.gamma:g}")
 
 
-def _unknown(name: str, valid: tuple[str, ...]) -> ScalingError:
+def _unknown(name: str, valid: tuple[str, ...]) -> FlagError:
     lower = {v.lower(): v for v in valid}  # names are case-sensitive (dWr), suggestions not
     import difflib  # only for a misspelt name
 
@@ -107,7 +107,7 @@ def _unknown(name: str, valid: tuple[str, ...]) -> ScalingError:
     hint = f"did you mean {lower[close[0]]!r}? " if close else ""
     if name == "dwr":  # Dollar et al. write uniform scaling "dwr" and fast scaling "dWr"
         hint = "did you mean 'uniform' (Dollar et al.'s dwr) or 'dWr' (fast compound)? "
-    return ScalingError(f"unknown strategy {name!r} ({hint}valid: {', '.join(valid)})")
+    return FlagError(f"unknown strategy {name!r} ({hint}valid: {', '.join(valid)})")
 
 
 def get_strategy(name: str, spec: Spec) -> Strategy:
@@ -140,9 +140,9 @@ def scale_by(spec: Spec, *, strategy: str | None = None, factor: float | None = 
     if strategy is None and factor is None:
         return scale_spec(spec, **given)
     if strategy is None or factor is None:
-        raise ScalingError("--strategy and --factor go together: --strategy NAME --factor S")
+        raise FlagError("--strategy and --factor go together: --strategy NAME --factor S")
     if given:
-        raise ScalingError("--strategy sets width, depth and resolution itself; it cannot be "
+        raise FlagError("--strategy sets width, depth and resolution itself; it cannot be "
                            f"combined with {', '.join(f'--{k}' for k in given)}")
     coef = strategy_coefficients(spec, strategy, factor)
     return scale(spec, coef), coef

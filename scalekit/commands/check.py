@@ -22,8 +22,8 @@ from ..report.tables import lines
 from ..studies import regression
 from .common import (Budget, command_line, convention_option, counter_option, echo_err,
                      handle_errors,
-                     measure, pop_scaling, put, say, scaling_options, show, strategy_options,
-                     warn, wide_option)
+                     measure, pop_scaling, put, refuse_unused, say, scaling_options, show,
+                     strategy_options, warn, wide_option)
 from ..text import plural
 
 
@@ -103,6 +103,11 @@ def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
     """
     ctx = click.get_current_context()
     scaling = pop_scaling(kwargs)
+    if update:
+        why = "with --update (nothing is judged: the baseline is rewritten)"
+        refuse_unused({"max_memory": why, "latency_tolerance": why, "memory_kind": why})
+    elif max_memory is None:
+        refuse_unused({"memory_kind": "without --max-memory"})
     if not specs:
         given = [f"--{k}" for k, v in scaling.items() if v is not None]
         if ctx.get_parameter_source("counter") is click.core.ParameterSource.COMMANDLINE:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import queries
 from ..conventions import NAMES as CONVENTION_NAMES
-from ..errors import ScalekitError
+from ..errors import FlagError, ScalekitError
 from ..extras import MissingDependency, require, require_torch
 from ..files import STDOUT, Files, write_atomic
 from ..host import check_threads
@@ -238,14 +238,9 @@ def pop_latency(kwargs: dict) -> dict[str, Any]:
     """Take the latency options out of a command's ``kwargs``, as query parameters.
     ``--latency`` with ``--no-latency``, or ``--optimize`` with ``--no-latency``, is a usage
     error; ``--optimize`` without ``--latency`` measures."""
-    ctx = click.get_current_context(silent=True)
-
-    def typed(name: str) -> bool:
-        return ctx is not None and \
-            ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-
     opts = {k: kwargs.pop(k) for k in LATENCY_KEYS + HARNESS_KEYS if k in kwargs}
-    if kwargs.pop("no_latency", False):
+    no_latency = kwargs.pop("no_latency", False)
+    if no_latency:
         if "latency" in opts and typed("latency"):
             raise click.UsageError("--latency and --no-latency contradict each other")
         opts["latency"] = False
@@ -255,7 +250,22 @@ def pop_latency(kwargs: dict) -> dict[str, Any]:
                                    "(drop --no-latency)")
         if "latency" in opts and not typed("latency"):
             opts["latency"] = "measured"
+    if "latency" in opts and not opts["latency"]:  # nothing is timed
+        why = "with --no-latency (nothing is timed)" if no_latency else \
+            "without --latency (nothing is timed)"
+        refuse_unused({"threads": why, "runtime": why, "time_budget": why})
+    elif opts.get("latency") == "predicted":
+        refuse_unused({"time_budget": "with --latency predicted (it bounds a measurement: "
+                                      "--latency measured or both)"})
     return opts
+
+
+def refuse_unused_force(latency: Any, counter: str) -> None:
+    """--force lets a real model past the memory guard: without latency and with a counter that
+    counts from the plan, nothing is built."""
+    if not latency and counter != "thop":
+        refuse_unused({"force": "when nothing is built (counts come from the plan without "
+                                "latency or --counter thop)"})
 
 
 def threads_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -549,13 +559,36 @@ def command_line() -> str:
 
 
 def handle_errors(f: Callable) -> Callable:
-    """Turn typed errors into one line and exit 1 (usage errors stay click's, exit 2)."""
+    """Turn typed errors into one line and exit 1; flags that contradict each other or cannot
+    be used as given (:class:`~scalekit.errors.FlagError`) are usage errors, exit 2, like
+    click's own."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         try:
             return f(*args, **kwargs)
+        except FlagError as e:
+            raise click.UsageError(str(e)) from None
         except ScalekitError as e:
             raise click.ClickException(str(e)) from None
 
     return wrapper
+
+
+def typed(name: str) -> bool:
+    """Whether option ``name`` (its parameter name) was given on the command line."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and \
+        ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def refuse_unused(unused: dict[str, str]) -> None:
+    """The policy for options that would have no effect: a usage error (exit 2, one line saying
+    why), never silently ignored. ``unused`` maps a parameter name to why it has none; only
+    an option given on the command line is refused (a default never is)."""
+    ctx = click.get_current_context()
+    for name, why in unused.items():
+        if typed(name):
+            opt = next((p for p in ctx.command.params if p.name == name), None)
+            flag = max(opt.opts, key=len) if opt is not None and opt.opts else f"--{name}"
+            raise click.UsageError(f"{flag} has no effect {why}")

@@ -8,7 +8,8 @@ from ..conventions import DEFAULT as DEFAULT_CONVENTION
 from ..report import tables
 from ..scaling import MODES
 from .common import (Budget, convention_option, counter_option, force_option, format_options,
-                     handle_errors, latency_options, parse_modes, pop_latency, report_query)
+                     handle_errors, latency_options, parse_modes, pop_latency,
+                     refuse_unused_force, report_query)
 
 PAPER_MACS = "MACs = conv + linear multiply-accumulates"
 CAPTION = (f"{PAPER_MACS}, counted exactly by scalekit; 'paper FLOPS' "
@@ -90,4 +91,5 @@ def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
     params = {"specs": list(specs), "mode": None if mode is None else parse_modes(mode, MODES),
               "table": [int(t) for t in tables_] or None, "match": match, "budget": budget,
               "counter": counter, "convention": convention, **pop_latency(kwargs)}
+    refuse_unused_force(params.get("latency"), counter)
     report_query("compare", params, fmt=fmt, output=output, force=force, draw=_draw)

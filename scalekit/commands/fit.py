@@ -10,8 +10,8 @@ from ..host import cpu_model
 from ..report import tables
 from ..strategies import DIAL_MODES, dial, get_strategy
 from ..studies.budget import SIG_DIGITS, FitResult, amount, cost_curve
-from .common import (Budget, echo_err, format_options, handle_errors, plot_option, report_query,
-                     runtime_option, threads_option)
+from .common import (Budget, echo_err, format_options, handle_errors, plot_option,
+                     refuse_unused, report_query, runtime_option, threads_option)
 from ..text import plural
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
@@ -138,6 +138,11 @@ def fit(spec: str, fmt: str, output: str | None, plot_path: str | None, **params
     past the answer's coefficient) is over it. Both are shown, with how close they are, and the
     `scalekit scale` flags that give the same network.
     """
+    if params.get("target_latency") is None:
+        why = "without --target-latency (only a latency target is timed)"
+        refuse_unused({"latency": why, "runtime": why, "threads": why, "max_measurements": why})
+    if params.get("target_memory") is None:
+        refuse_unused({"memory": "without --target-memory"})
     report_query("fit", {"spec": spec, **params}, fmt=fmt, output=output, draw=_drawer(spec),
                  after=_plot_writer(plot_path) if plot_path else None,
                  files=Files().writes("--plot", plot_path))

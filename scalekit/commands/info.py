@@ -7,8 +7,8 @@ import click
 from ..crosscheck import THOP_NOTE
 from ..report import document, tables
 from .common import (convention_option, counter_option, force_option, format_options,
-                     handle_errors, latency_options, pop_latency, pop_scaling, report_query,
-                     scaling_options, strategy_options)
+                     handle_errors, latency_options, pop_latency, pop_scaling,
+                     refuse_unused_force, report_query, scaling_options, strategy_options)
 
 
 def _list_table(outcome):
@@ -80,6 +80,8 @@ def info(spec: str, layers: bool, counter: str, convention: str | None, force: b
 
     SPEC is a YAML spec file or the name of a bundled spec (see `scalekit list`).
     """
+    timing = pop_latency(kwargs)
+    refuse_unused_force(timing.get("latency"), counter)
     report_query("info", {"spec": spec, **pop_scaling(kwargs), "counter": counter,
-                          "convention": convention, "layers": layers, **pop_latency(kwargs)},
+                          "convention": convention, "layers": layers, **timing},
                  fmt=fmt, output=output, force=force, draw=_info_table, texts=_layer_texts)

@@ -17,7 +17,7 @@ from ..records import make_record
 from ..report import document, tables
 from ..scaling import scale_spec
 from .common import (command_line, emit, force_option, format_options, handle_errors,
-                     pop_scaling, scaling_options, warn)
+                     pop_scaling, refuse_unused, scaling_options, warn)
 
 
 def _tools(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -54,6 +54,9 @@ def reconcile(spec: str, tools: tuple[str, ...], force: bool, fmt: str, output: 
     is named with the extra to install (pip install 'scalekit-cnn[reconcile]') and the others are
     still shown. Exits 1 if a tool's total differs from scalekit's count of its convention.
     """
+    if all(reconciling.TOOLS[t].device == "meta" for t in tools):
+        refuse_unused({"force": f"with --tools {','.join(tools)} (they count on the meta device; "
+                                "only fvcore and ptflops build a real module)"})
     Files().reads("SPEC", resolve_spec(spec)).writes("--output", output, stream=True).check()
     flags = {k: v for k, v in pop_scaling(kwargs).items() if v is not None}
     net = load_named(spec)

@@ -8,7 +8,8 @@ from ..files import Files, write_atomic
 from ..report import tables
 from .common import (convention_option, counter_option, echo_err, force_option, format_options,
                      handle_errors, latency_options, overwrite_option, pop_latency, pop_scaling,
-                     report_query, scaling_options, strategy_options)
+                     refuse_unused, refuse_unused_force, report_query, scaling_options,
+                     strategy_options)
 
 
 def _table(outcome):
@@ -57,6 +58,8 @@ def scale(spec: str, out: str | None, overwrite: bool, force: bool, counter: str
     table by default (--latency measured: built and timed; --no-latency: counts only, instant),
     with their memory.
     """
+    if out is None:
+        refuse_unused({"overwrite": "without --out (it lets --out replace an existing file)"})
     hint = " (--force only passes the memory guard)" if force else ""
     files = Files().writes("--out", out, artefact=True, overwrite=overwrite,
                            flag=f"--overwrite{hint}")
@@ -67,5 +70,6 @@ def scale(spec: str, out: str | None, overwrite: bool, force: bool, counter: str
 
     params = {"spec": spec, **pop_scaling(kwargs), "counter": counter, "convention": convention,
               **pop_latency(kwargs)}
+    refuse_unused_force(params.get("latency"), counter)
     report_query("scale", params, fmt=fmt, output=output, force=force, draw=_table,
                  after=write_spec if out else None, files=files)

@@ -25,8 +25,8 @@ from ..search.grid import (CONSTRAINTS, COSTS, DEFAULT_RANGES, DEFAULT_STEP, DEF
 from ..search.results import SearchResult
 from ..search.specfile import spec_text
 from ..text import plural, safe_text
-from .common import (command_line, echo_err, handle_errors, plot_option, put, say, show,
-                     threads_option, wide_option)
+from .common import (command_line, echo_err, handle_errors, plot_option, put, refuse_unused,
+                     say, show, threads_option, wide_option)
 
 
 def _versions() -> dict[str, str | None]:
@@ -185,6 +185,23 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     with the tail of its stderr; the search goes on. Results: a ranked table, the best
     coefficients, and --write-spec for step 2 (`scalekit scale OUT.yaml --phi 3`).
     """
+    if dry_run:
+        why = "with --dry-run (nothing is evaluated)"
+        refuse_unused({k: why for k in ("metric", "minimize", "seeds", "timeout", "backend",
+                                        "address", "workers", "cpus_per_trial",
+                                        "gpus_per_trial")})
+    if backend == "local":
+        why = "with --backend local (it is for --backend ray)"
+        refuse_unused({"address": why, "gpus_per_trial": why})
+    elif address is not None:
+        refuse_unused({"workers": "with --backend ray --address (the cluster decides how many "
+                                  "run at a time)"})
+    if write_spec is None:
+        refuse_unused({"overwrite": "without --write-spec (it lets --write-spec replace an "
+                                    "existing file)"})
+    if cost != "latency":
+        why = f"with --cost {cost} (only --cost latency times networks)"
+        refuse_unused({"force": why, "threads": why})
     # every file it reads and writes, checked before any work: none may be another
     Files().reads("SPEC", resolve_spec(spec)).writes("--output", output, stream=True) \
         .writes("--plot", plot_path).writes("--write-spec", write_spec, artefact=True,

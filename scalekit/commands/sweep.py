@@ -11,7 +11,7 @@ from ..strategies import DIAL_MODES
 from ..studies.sweeps import DEFAULT_MODES
 from .common import (FloatList, counter_option, echo_err, force_option, format_options,
                      handle_errors, latency_options, parse_modes, plot_option, pop_latency,
-                     report_query)
+                     refuse_unused, refuse_unused_force, report_query)
 
 CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts = conv/linear/pool "
            "outputs. 'MACs x' and 'acts x' = growth over the baseline: at equal MACs growth, "
@@ -77,6 +77,9 @@ def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str
     params = {"spec": spec, "mode": parse_modes(mode, DIAL_MODES),
               "values": None if values is None else list(values), "y": y, "counter": counter,
               **pop_latency(kwargs)}
+    refuse_unused_force(params.get("latency"), counter)
+    if plot_path is None and fmt != "table":
+        refuse_unused({"y": f"with --format {fmt} and no --plot (it picks what a plot draws)"})
     report_query("sweep", params, fmt=fmt, output=output, force=force,
                  draw=_drawer(y, plot_path is not None), after=write_plot if plot_path else None,
                  files=Files().writes("--plot", plot_path))
