@@ -64,7 +64,7 @@ _before_import = _install(_exit_now)
 import click  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .commands import COMMANDS, load  # noqa: E402
+from .commands import COMMANDS, QUIET_KEY, QUIET_OUTSIDE, load  # noqa: E402
 from .errors import Interrupted, ScalekitError  # noqa: E402
 from .extras import missing_extra  # noqa: E402
 from .files import defer, in_critical_section, remove_temporary_files  # noqa: E402
@@ -102,8 +102,15 @@ class LazyGroup(click.Group):
         return items + click.Command.shell_complete(self, ctx, incomplete)
 
 
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[QUIET_KEY] = QUIET_OUTSIDE[0] = bool(value)  # each run starts from its own flag
+
+
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", "-V", prog_name="scalekit")
+@click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=_quiet,
+              help="No progress or informational lines on stderr (timing ..., wrote FILE); "
+                   "errors and warnings are still shown. Every command takes it too.")
 def cli() -> None:
     """Scale convolutional networks by width, depth, resolution or all three (EfficientNet's
     compound scaling), and count exactly what it costs: parameters, multiply-adds (MACs; the

@@ -34,6 +34,10 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
+QUIET_KEY = "scalekit.quiet"  # -q/--quiet, in the click context's meta (the whole command's)
+QUIET_OUTSIDE = [False]  # the same, for a line said outside a click context (a worker thread)
+
+
 def load(name: str) -> Any:
     """The click command ``name`` (importing its module now), with the table's short help."""
     entry = COMMANDS[name]
@@ -42,4 +46,4 @@ def load(name: str) -> Any:
     return command
 
 
-__all__ = ["COMMANDS", "Entry", "load"]
+__all__ = ["COMMANDS", "Entry", "QUIET_KEY", "QUIET_OUTSIDE", "load"]

@@ -7,6 +7,7 @@ import click
 from ..report import tables
 from .common import (force_option, format_options, handle_errors, latency_options, pop_latency,
                      pop_scaling, report_query, scaling_options, strategy_options)
+from .common import complete_spec, quiet_option
 
 
 def _table(outcome):
@@ -15,7 +16,7 @@ def _table(outcome):
 
 
 @click.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
 @scaling_options
 @strategy_options
 @latency_options(toggle=False, budget_s=5.0)
@@ -27,6 +28,7 @@ def _table(outcome):
               help="Timed forward passes at most.")
 @force_option
 @format_options
+@quiet_option
 @handle_errors
 def bench(specs: tuple[str, ...], force: bool, fmt: str, output: str | None, **kwargs) -> None:
     """Time SPEC... on this CPU (scaled first with --phi, --width, --preset, ... if given) and

@@ -25,6 +25,7 @@ from .common import (Budget, command_line, convention_option, counter_option, ec
                      measure, pop_scaling, put, refuse_unused, say, scaling_options, show,
                      strategy_options, warn, wide_option)
 from ..text import plural
+from .common import complete_spec, quiet_option
 
 
 class CheckUsageError(click.ClickException):
@@ -43,7 +44,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 
 
 @click.command()
-@click.argument("specs", nargs=-1, metavar="[SPEC]...")
+@click.argument("specs", nargs=-1, metavar="[SPEC]...", shell_complete=complete_spec)
 @click.option("--baseline", "-b", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="The stored JSON report: what any reporting command writes with --format json,"
                    " or what --update writes.")
@@ -75,6 +76,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: str | None) -> f
               metavar="FILE", help="Write the result to FILE (atomically; never the baseline or "
                                    "a spec) instead of stdout (also: -).")
 @wide_option
+@quiet_option
 @handle_errors
 def check(specs: tuple[str, ...], baseline: str, update: bool, tolerance: float,
           latency_tolerance: float | None, max_memory: float | None, memory_kind: str,

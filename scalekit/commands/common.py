@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .. import queries
 from ..conventions import NAMES as CONVENTION_NAMES
+from . import QUIET_KEY, QUIET_OUTSIDE
 from ..errors import FlagError, ScalekitError
 from ..extras import MissingDependency, require, require_torch
 from ..files import STDOUT, Files, write_atomic
@@ -55,9 +56,39 @@ def stderr_console() -> Console:
     return safe_console(file=sys.stderr, stderr=True)
 
 
-def echo_err(message: str) -> None:
+def set_quiet(ctx: click.Context, param: click.Parameter | None, value: bool) -> None:
+    """The callback of a command's -q/--quiet (cli.py's group has its own): remembered in the
+    context's ``meta``, which the whole command shares; ``scalekit -q CMD`` or ``CMD -q``."""
+    ctx.meta[QUIET_KEY] = bool(value) or ctx.meta.get(QUIET_KEY, False)
+    QUIET_OUTSIDE[0] = ctx.meta[QUIET_KEY]
+
+
+def quiet_option(f: Callable) -> Callable:
+    """-q/--quiet: no progress or informational lines on stderr (``timing X``, ``wrote FILE``);
+    errors and ``scalekit: warning:`` lines are still shown, and stdout is unchanged."""
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, is_eager=True,
+                        callback=set_quiet,
+                        help="No progress or informational lines on stderr (timing ..., wrote "
+                             "FILE); errors and warnings are still shown.")(f)
+
+
+def is_quiet() -> bool:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return QUIET_OUTSIDE[0]
+    return bool(ctx.meta.get(QUIET_KEY, False))
+
+
+def _essential(message: str) -> bool:
+    return message.startswith(("Error:", "scalekit: warning:"))
+
+
+def echo_err(message: str, *, essential: bool = False) -> None:
     """A line for stderr (progress, ``wrote FILE``, warnings): user-supplied text in it (names,
-    paths) shown escaped, never interpreted by the terminal."""
+    paths) shown escaped, never interpreted by the terminal. With --quiet only errors,
+    warnings and what is ``essential`` (what an interrupted run measured) are shown."""
+    if not essential and not _essential(message) and is_quiet():
+        return
     click.echo(safe_text(message), err=True)
 
 
@@ -67,6 +98,18 @@ def warn(msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # options
+
+
+def complete_spec(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of a SPEC: the bundled specs' names that start with what is typed, then
+    the shell's own file completion (click: a ``file`` item; bash offers files when no name
+    matches)."""
+    from click.shell_completion import CompletionItem
+
+    from ..bundled import bundled_specs
+
+    names = [p.stem for p in bundled_specs() if p.stem.startswith(incomplete)]
+    return [CompletionItem(incomplete, type="file")] + [CompletionItem(n) for n in names]
 
 
 def format_options(f: Callable) -> Callable:
@@ -484,6 +527,9 @@ def latency_progress(records: Sequence[ModelRecord]) -> Iterator[RecordProgress]
     as each model's timing starts, so stderr stays readable when captured."""
     console = stderr_console()
     n = len(records)
+    if is_quiet():
+        yield lambda i, r, phase, done, total: None
+        return
 
     def label(i: int, r: ModelRecord, phase: str) -> str:
         how = {"optimized": ", optimised", "interleaved": ", interleaved"}.get(phase, "")
@@ -550,7 +596,7 @@ def measure(records: Sequence[ModelRecord],
             lines.append(f"  {e.current.name}: {latency_summary(e.partial.to_dict())} "
                          "(unfinished)")
         for ln in lines:
-            echo_err(ln)
+            echo_err(ln, essential=True)
         raise KeyboardInterrupt from None
 
 

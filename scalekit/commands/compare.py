@@ -10,6 +10,7 @@ from ..scaling import MODES
 from .common import (Budget, convention_option, counter_option, force_option, format_options,
                      handle_errors, latency_options, parse_modes, pop_latency,
                      refuse_unused_force, report_query)
+from .common import complete_spec, quiet_option
 
 PAPER_MACS = "MACs = conv + linear multiply-accumulates"
 CAPTION = (f"{PAPER_MACS}, counted exactly by scalekit; 'paper FLOPS' "
@@ -55,7 +56,7 @@ def _draw(outcome):
 
 
 @click.command()
-@click.argument("specs", nargs=-1, metavar="[SPEC]...")
+@click.argument("specs", nargs=-1, metavar="[SPEC]...", shell_complete=complete_spec)
 @click.option("--mode", "mode", default=None, metavar="MODES",
               help="Comma-separated rows to show: width, depth, resolution, compound "
                    "(default: all; the baseline row is always shown).")
@@ -73,6 +74,7 @@ def _draw(outcome):
 @latency_options()
 @force_option
 @format_options
+@quiet_option
 @handle_errors
 def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
             match: str | None, budget: float | None, counter: str, convention: str | None,

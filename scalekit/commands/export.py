@@ -6,13 +6,15 @@ from __future__ import annotations
 import click
 
 from .. import exporters
-from ..bundled import resolve_spec
+from ..bundled import load_named, resolve_spec
 from ..errors import ScalekitError
 from ..files import Files
 from ..layouts import LAYOUTS
+from ..strategies import scale_by
 from ..text import safe_text
 from .common import (force_option, handle_errors, overwrite_option, pop_scaling, scaling_options,
                      strategy_options)
+from .common import complete_spec, quiet_option
 
 
 def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -24,7 +26,7 @@ def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @scaling_options
 @strategy_options
 @click.option("--to", "target", required=True, type=click.Path(dir_okay=False), metavar="FILE",
@@ -46,6 +48,7 @@ def _format(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "torchvision's or timm's model of the spec's family (the spec's checkpoints).")
 @overwrite_option("--to FILE")
 @force_option
+@quiet_option
 @handle_errors
 def export(spec: str, target: str, batch: int, weights: str | None, layout: str | None,
            overwrite: bool, force: bool, **kwargs) -> None:
@@ -71,8 +74,10 @@ def export(spec: str, target: str, batch: int, weights: str | None, layout: str 
     hint = " (--force only passes the memory guard)" if force else ""
     Files().reads("SPEC", resolve_spec(spec)).reads("--weights", weights).writes(
         "--to", target, artefact=True, overwrite=overwrite, flag=f"--overwrite{hint}").check()
+    scaling = pop_scaling(kwargs)
+    scale_by(load_named(spec), **scaling)  # flags that cannot be used: a usage error, before torch
     r = exporters.export_spec(spec, target, batch=batch, overwrite=overwrite, force=force,
-                              scaling=pop_scaling(kwargs), weights=weights,
+                              scaling=scaling, weights=weights,
                               layout=layout or "scalekit")
     shape = "x".join(str(n) for n in r.input_shape)
     source = f", weights from {r.weights} ({layout or 'scalekit'} layout)" if r.weights else ""

@@ -13,6 +13,7 @@ from ..studies.budget import SIG_DIGITS, FitResult, amount, cost_curve
 from .common import (Budget, echo_err, format_options, handle_errors, plot_option,
                      refuse_unused, report_query, runtime_option, threads_option)
 from ..text import plural
+from .common import complete_spec, quiet_option
 
 MACS_NOTE = "MACs = conv + linear multiply-accumulates (the paper's FLOPS)."
 
@@ -88,7 +89,7 @@ def _drawer(spec_arg: str):
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @click.option("--target-macs", type=Budget(), default=None, metavar="N",
               help="MACs budget (the paper's FLOPS): 2G, 2e9, 300M.")
 @click.option("--target-params", type=Budget(), default=None, metavar="N",
@@ -122,6 +123,7 @@ def _drawer(spec_arg: str):
 @plot_option("the cost of the realised network against the coefficient (sampled around the "
              "answer; a latency fit: its three networks), with the budget as a line")
 @format_options
+@quiet_option
 @handle_errors
 def fit(spec: str, fmt: str, output: str | None, plot_path: str | None, **params) -> None:
     """Find the largest coefficient whose rounded, realised network stays within a budget.

@@ -9,6 +9,7 @@ from ..report import document, tables
 from .common import (convention_option, counter_option, force_option, format_options,
                      handle_errors, latency_options, pop_latency, pop_scaling,
                      refuse_unused_force, report_query, scaling_options, strategy_options)
+from .common import complete_spec, quiet_option
 
 
 def _list_table(outcome):
@@ -26,6 +27,7 @@ def _list_table(outcome):
 
 @click.command("list")
 @format_options
+@quiet_option
 @handle_errors
 def list_specs(fmt: str, output: str | None) -> None:
     """List the bundled baseline specs, with a one-line summary each."""
@@ -52,7 +54,7 @@ def _layer_texts(outcome):
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @click.option("--layers", is_flag=True, default=False,
               help="List every conv, linear layer and pool instead of the stages: stage, block, "
                    "output shape, kernel, stride, groups, params, MACs, acts (they sum to the "
@@ -65,6 +67,7 @@ def _layer_texts(outcome):
 @latency_options()
 @force_option
 @format_options
+@quiet_option
 @handle_errors
 def info(spec: str, layers: bool, counter: str, convention: str | None, force: bool, fmt: str,
          output: str | None, **kwargs) -> None:

@@ -18,6 +18,7 @@ from ..report import document, tables
 from ..scaling import scale_spec
 from .common import (command_line, emit, force_option, format_options, handle_errors,
                      pop_scaling, refuse_unused, scaling_options, warn)
+from .common import complete_spec, quiet_option
 
 
 def _tools(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -32,13 +33,14 @@ def _tools(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @scaling_options
 @click.option("--tools", "tools", default=None, callback=_tools, metavar="NAMES",
               help="Comma-separated tools to run (default: all): "
                    f"{', '.join(reconciling.TOOL_NAMES)}. The conventions are counted either way.")
 @force_option
 @format_options
+@quiet_option
 @handle_errors
 def reconcile(spec: str, tools: tuple[str, ...], force: bool, fmt: str, output: str | None,
               **kwargs) -> None:

@@ -10,6 +10,7 @@ from .common import (convention_option, counter_option, echo_err, force_option, 
                      handle_errors, latency_options, overwrite_option, pop_latency, pop_scaling,
                      refuse_unused, refuse_unused_force, report_query, scaling_options,
                      strategy_options)
+from .common import complete_spec, quiet_option
 
 
 def _table(outcome):
@@ -28,7 +29,7 @@ def _table(outcome):
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @scaling_options
 @strategy_options
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -40,6 +41,7 @@ def _table(outcome):
 @convention_option
 @latency_options()
 @format_options
+@quiet_option
 @handle_errors
 def scale(spec: str, out: str | None, overwrite: bool, force: bool, counter: str,
           convention: str | None, fmt: str, output: str | None, **kwargs) -> None:

@@ -27,6 +27,7 @@ from ..search.specfile import spec_text
 from ..text import plural, safe_text
 from .common import (command_line, echo_err, handle_errors, plot_option, put, refuse_unused,
                      say, show, threads_option, wide_option)
+from .common import complete_spec, quiet_option
 
 
 def _versions() -> dict[str, str | None]:
@@ -80,7 +81,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @click.option("--evaluate", "evaluate", default=None, metavar="CMD|builtin:proxy",
               help="How a candidate is trained and scored: a command template with {spec} (the "
                    "candidate's scaled YAML), {out} (where it writes a JSON object with the "
@@ -159,6 +160,7 @@ def _write_spec(res: SearchResult, path: str) -> None:
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Write the report to FILE (atomically) instead of stdout.")
 @wide_option
+@quiet_option
 @handle_errors
 def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, step: str,
            target: str, tolerance: str, constrain: str | None, cost: str, force: bool,
@@ -235,7 +237,7 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
     except SearchUsageError as e:
         raise click.UsageError(str(e)) from None
     except SearchInterrupted as e:
-        echo_err(f"scalekit: search interrupted: {e}")
+        echo_err(f"scalekit: search interrupted: {e}", essential=True)
         raise
     if not dry_run and res.best is None:
         first = next((r for r in res.results if r.failures), None)

@@ -12,6 +12,7 @@ from ..studies.sweeps import DEFAULT_MODES
 from .common import (FloatList, counter_option, echo_err, force_option, format_options,
                      handle_errors, latency_options, parse_modes, plot_option, pop_latency,
                      refuse_unused, refuse_unused_force, report_query)
+from .common import complete_spec, quiet_option
 
 CAPTION = ("MACs = conv + linear multiply-accumulates (the paper's FLOPS); acts = conv/linear/pool "
            "outputs. 'MACs x' and 'acts x' = growth over the baseline: at equal MACs growth, "
@@ -39,7 +40,7 @@ def _drawer(y: str, plotted: bool):
 
 
 @click.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_spec)
 @click.option("--mode", "mode", default=",".join(DEFAULT_MODES), show_default=True,
               help=f"Comma-separated modes, one line each: {', '.join(DIAL_MODES)}.")
 @click.option("--values", type=FloatList(), default=None, metavar="V1,V2,...",
@@ -55,6 +56,7 @@ def _drawer(y: str, plotted: bool):
 @latency_options(default=False, budget_s=1.0)
 @force_option
 @format_options
+@quiet_option
 @handle_errors
 def sweep(spec: str, mode: str, values: tuple[float, ...] | None, plot_path: str | None, y: str,
           counter: str, force: bool, fmt: str, output: str | None, **kwargs) -> None:
