@@ -131,6 +131,11 @@ def cli() -> None:
     the fp32 matmul peak); --no-latency counts only, without torch.
 
     A SPEC is a YAML file, or the name of a bundled spec (efficientnet_b0, resnet50, ...).
+
+    Options that contradict each other, or that would have no effect together (--threads with
+    --no-latency), are refused before any work: exit 2, one line saying why. Exit codes: 0 ok,
+    1 error or a regression found by check, 2 usage error. Shell completion: eval
+    "$(_SCALEKIT_COMPLETE=bash_source scalekit)" (zsh_source, fish_source).
     """
 
 
