@@ -72,7 +72,7 @@ def test_scale_out_refuses_to_overwrite(tmp_path):
 
 def test_scale_conflicting_flags_one_line():
     r = run_cli("scale", "efficientnet_b0", "--phi", "1", "--preset", "b2")
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr  # a usage error (issue 16)
     assert "--preset" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 

@@ -152,7 +152,7 @@ def test_scale_strategy_table_reports_activations():
 ])
 def test_scale_strategy_conflicts_one_line(args, words):
     r = run_cli("scale", "efficientnet_b0", *args)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 2, r.stderr  # contradictory flags are usage errors (issue 16)
     assert words in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr and r.stdout == ""
 
