@@ -131,6 +131,8 @@ REFUSED = [
     ("search-address-local", ["search", "proxy_mbconv", "--evaluate", "builtin:proxy",
                               "--address", "auto"], ["--address has no effect",
                                                      "--backend local"]),
+    ("search-threads-cost-macs", ["search", "proxy_mbconv", "--dry-run", "--threads", "1"],
+     ["--threads has no effect", "--cost macs"]),
     ("search-overwrite-without-write-spec", ["search", "proxy_mbconv", "--dry-run",
                                              "--overwrite"], ["--overwrite has no effect"]),
     # outputs a refused command must not write
