@@ -140,11 +140,11 @@ def test_cli_scaling_flags_batch_and_overwrite(tmp_path):
     ([], 2, "Missing option '--to'"),
     (["--to", "no/such/dir/model.pt"], 1, "does not exist"),
     (["--to", "model.pt", "--batch", "0"], 2, "--batch"),
-    (["--to", "model.pt", "--phi", "1", "--width", "2"], 1, "cannot be combined"),
-    (["--to", "model.pth", "--strategy", "dWr"], 1, "--strategy and --factor go together"),
-    (["--to", "model.pth", "--strategy", "dWr", "--factor", "2", "--phi", "1"], 1,
+    (["--to", "model.pt", "--phi", "1", "--width", "2"], 2, "cannot be combined"),
+    (["--to", "model.pth", "--strategy", "dWr"], 2, "--strategy and --factor go together"),
+    (["--to", "model.pth", "--strategy", "dWr", "--factor", "2", "--phi", "1"], 2,
      "cannot be combined with --phi"),
-    (["--to", "model.pth", "--strategy", "dwx", "--factor", "2"], 1, "unknown strategy 'dwx'"),
+    (["--to", "model.pth", "--strategy", "dwx", "--factor", "2"], 2, "unknown strategy 'dwx'"),
 ])
 def test_bad_arguments(tmp_path, args, code, words):
     cwd = os.getcwd()

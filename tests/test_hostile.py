@@ -291,18 +291,19 @@ NUMBER_CASES = [
     ("threads-10000-bench", ["bench", "{d}/tiny.yaml", "--threads", "10000"], 2, ["--threads"]),
     ("threads-10000-fit", ["fit", "{d}/tiny.yaml", "--target-latency", "1ms", "--threads",
                            "10000"], 2, ["--threads", "cores available"]),
-    ("width-1e-320", ["scale", "{d}/tiny.yaml", "--width", "1e-320", "--no-latency"], 1,
+    # a flag's value outside its fixed range, an unknown preset: usage errors (issue 16)
+    ("width-1e-320", ["scale", "{d}/tiny.yaml", "--width", "1e-320", "--no-latency"], 2,
      ["width", "from 1e-06"]),
-    ("depth-1e-320", ["scale", "{d}/tiny.yaml", "--depth", "1e-320", "--no-latency"], 1,
+    ("depth-1e-320", ["scale", "{d}/tiny.yaml", "--depth", "1e-320", "--no-latency"], 2,
      ["depth", "from 1e-06"]),
     ("resolution-1e-320", ["scale", "{d}/tiny.yaml", "--resolution", "1e-320", "--no-latency"],
-     1, ["resolution", "from 1e-06"]),
+     2, ["resolution", "from 1e-06"]),
     ("factor-1e-320", ["scale", "{d}/tiny.yaml", "--strategy", "dWr", "--factor", "1e-320",
-                       "--no-latency"], 1, ["from 1e-06"]),
+                       "--no-latency"], 2, ["from 1e-06"]),
     ("sweep-values-1e-320", ["sweep", "{d}/tiny.yaml", "--mode", "width", "--values", "1e-320"],
-     1, ["width", "from 1e-06"]),
+     2, ["width", "from 1e-06"]),
     ("phi-huge-alpha-tiny", ["scale", "{d}/tiny.yaml", "--phi", "400", "--alpha", "0.1",
-                             "--no-latency"], 1, ["phi=400", "multiplier"]),
+                             "--no-latency"], 2, ["phi=400", "multiplier"]),
     ("batch-1e11", ["bench", "{d}/tiny.yaml", "--batch", "1e11"], 2, ["--batch"]),
     ("lone-surrogate-argv", ["info", "\udcff.yaml", "--no-latency"], 1, ["\\udcff.yaml"]),
     ("escape-in-path", ["info", "\x1b[31mred\x1b]0;title\x07.yaml", "--no-latency"], 1,
@@ -311,7 +312,7 @@ NUMBER_CASES = [
      ["--phi", "\\x1b[2J"]),
     ("escape-in-unknown-option", ["info", "{d}/tiny.yaml", "--\x1b[31mx"], 2, ["\\x1b[31mx"]),
     ("escape-in-preset", ["scale", "{d}/tiny.yaml", "--preset", "\x1b]0;t\x07", "--no-latency"],
-     1, ["no preset", "\\x1b]0;t\\x07"]),
+     2, ["no preset", "\\x1b]0;t\\x07"]),
 ]
 
 ALL_CASES = BASELINE_CASES + OUTPUT_CASES + INPUT_CASES + NUMBER_CASES
@@ -586,7 +587,7 @@ def test_a_hostile_name_reaches_no_stream_raw(hostile, fmt):
 
 def test_a_hostile_name_in_an_error_message_and_in_check(hostile, tmp_path):
     r = run_cli("scale", str(hostile / "evil.yaml"), "--preset", "b1", "--no-latency")
-    assert r.returncode == 1
+    assert r.returncode == 2  # an unknown preset is a usage error (issue 16)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no preset 'b1'" in lines[0]
     for raw in RAW:

@@ -62,8 +62,14 @@ def test_scale_out_refuses_to_overwrite(tmp_path):
     r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--no-latency")
     assert r.returncode == 1 and "--overwrite" in r.stderr
     assert out.read_text() == "keep me"
-    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force", "--no-latency")
+    # --force when a model is built (measured latency): refused before anything is timed
+    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force", "--latency",
+                "measured")
     assert r.returncode == 1 and "--overwrite" in r.stderr and "memory guard" in r.stderr
+    assert out.read_text() == "keep me"
+    # --force where nothing is built has no effect: a usage error (issue 16)
+    r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--force", "--no-latency")
+    assert r.returncode == 2 and "--force has no effect" in r.stderr
     assert out.read_text() == "keep me"
     r = run_cli("scale", "resnet50", "--width", "2", "--out", str(out), "--overwrite",
                 "--no-latency")

@@ -239,7 +239,7 @@ def test_sweep_usage_errors(args, words):
 
 def test_sweep_bad_coefficient_one_line():
     r = run_cli("sweep", "efficientnet_b0", "--mode", "width", "--values", "1,-2")
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
 
 
 def test_count_only_sweep_imports_no_torch():
