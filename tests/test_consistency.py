@@ -62,7 +62,8 @@ REFUSED = [
     # scaling flags, on every command that takes them
     *[(f"{cmd}-phi-width", [cmd, "resnet50", "--phi", "1", "--width", "2", *extra],
        ["--phi", "--width"])
-      for cmd, extra in (("scale", ["--no-latency"]), ("bench", []), ("reconcile", []),
+      for cmd, extra in (("scale", ["--no-latency"]), ("info", ["--no-latency"]), ("bench", []),
+                         ("reconcile", []),
                          ("export", ["--to", "x.pt2"]))],
     ("check-spec-phi-width", ["check", "--baseline", "b.json", "resnet50", "--phi", "1",
                               "--width", "2"], ["--phi", "--width"]),
