@@ -9,7 +9,7 @@ from ..report import tables
 from ..scaling import MODES
 from .common import (Budget, convention_option, counter_option, force_option, format_options,
                      handle_errors, latency_options, parse_modes, pop_latency,
-                     refuse_unused_force, report_query)
+                     refuse_unused, refuse_unused_force, report_query)
 from .common import complete_spec, quiet_option
 
 PAPER_MACS = "MACs = conv + linear multiply-accumulates"
@@ -94,4 +94,7 @@ def compare(specs: tuple[str, ...], mode: str | None, tables_: tuple[str, ...],
               "table": [int(t) for t in tables_] or None, "match": match, "budget": budget,
               "counter": counter, "convention": convention, **pop_latency(kwargs)}
     refuse_unused_force(params.get("latency"), counter)
+    if not params.get("latency") and fmt == "table":
+        refuse_unused({"batch": "in compare's table with --no-latency: it sets only the batch of "
+                                "the memory estimate, which --format json, csv and markdown show"})
     report_query("compare", params, fmt=fmt, output=output, force=force, draw=_draw)
