@@ -288,3 +288,30 @@ def test_check_piped_has_no_trailing_spaces(tmp_path: Path) -> None:
     padded = [ln for ln in text.splitlines() if ln != ln.rstrip()]
     assert not padded, padded[:3]
     assert "1 model added, 1 model removed" in text  # one model: never "1 models"
+
+
+def test_a_name_too_long_for_the_numbers_wraps_at_its_spaces(tmp_path: Path) -> None:
+    """At 80 columns a check row named ``EfficientNet-B0 (d=1, w=1.1, 224px)`` leaves the numbers
+    too little room even with every optional column left out: the name wraps at its spaces
+    (whole, in order, in its own column), and no number is shortened."""
+    r = run_cli("info", "efficientnet_b0", "--width", "1.1", "--no-latency", "--format", "json",
+                cwd=tmp_path)
+    doc = json.loads(r.stdout)
+    (rec,) = doc["records"]
+    name = rec["name"]
+    assert len(name) > 30 and " " in name
+    rec["params"] -= 1000  # a baseline the current network differs from by 1,000 params
+    base = tmp_path / "b.json"
+    base.write_text(json.dumps(doc), encoding="utf-8")
+    args = ["check", "--baseline", str(base)]
+    rc, text = on_terminal(args, 80, cwd=tmp_path)
+    assert rc == 1 and "…" not in text, text
+    assert not [ln for ln in text.splitlines() if len(ln) > 80]
+    lines = text.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(" " + name.split()[0]))
+    header = next(ln for ln in lines[:first] if " mode " in ln)
+    col = header.index(" mode ")  # the name column ends where the mode column starts
+    words = " ".join(ln[:col].strip() for ln in lines[first:first + 3]).split()
+    assert " ".join(words).startswith(name), (name, lines[first:first + 3])
+    cells = lines[first][col:].split()
+    assert cells[1:4] == ["params", f"{rec['params']:,}", f"{rec['params'] + 1000:,}"], cells

@@ -250,12 +250,33 @@ def narrowed(t: ReportTable, width: int) -> Table:
         if _fits(_without(c, set(left_out) - {header}), width):
             left_out.remove(header)
     if not left_out:
-        return c
+        return c if _fits(c, width) else _wrap_names(c)
     c = _without(c, set(left_out))
+    if not _fits(c, width):
+        c = _wrap_names(c)
     note = f"(not shown at this width: {', '.join(left_out)}; --wide for all columns)"
     cap = t.caption
     c.caption = lines(note) if cap is None else Text("\n").join(
         [cap if isinstance(cap, Text) else lines(cap), lines(note)])
+    return c
+
+
+def _wrap_names(t: Table) -> Table:
+    """The last resort, when names alone leave the numbers no room: name columns wrap at their
+    spaces (a name is never cut: a column is as wide as its longest word), so that no number is
+    shortened (``6,116,…``). A long name (``EfficientNet-B0 (d=1, w=1.1, 224px)``) then takes
+    two lines."""
+    names = getattr(t, "names", set())
+    c = copy.copy(t)
+    c.columns = []
+    for col in t.columns:
+        col = copy.copy(col)
+        if _key(col) in names:
+            words = [w for x in col._cells for w in _plain(x).split()]
+            col.min_width = max([cell_len(w) for w in words] + [cell_len(_key(col)), 1])
+            col.no_wrap = False
+            col.overflow = "fold"  # only a word longer than the column could fold: none is
+        c.columns.append(col)
     return c
 
 
