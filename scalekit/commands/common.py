@@ -133,8 +133,21 @@ def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
         plot_format(value)
     except ScalekitError as e:
         raise click.BadParameter(str(e)) from None
-    require("matplotlib", purpose="--plot")  # before any work: one line saying what to install
+    # the extra is checked once the command line is known to be right (a usage error first),
+    # before any work: require_pending(), from report_query and search
+    ctx.meta.setdefault(PENDING, {})["matplotlib"] = "--plot"
     return value
+
+
+PENDING = "scalekit.require"  # ctx.meta key: optional packages the options given need
+
+
+def require_pending() -> None:
+    """The optional packages the given options need (``--plot``: matplotlib), each one line
+    naming its extra when missing: called after the command's usage checks, before any work."""
+    ctx = click.get_current_context(silent=True)
+    for module, purpose in ((ctx.meta.get(PENDING) or {}) if ctx else {}).items():
+        require(module, purpose=purpose)
 
 
 def plot_option(what: str) -> Callable[[Callable], Callable]:
@@ -462,6 +475,7 @@ def report_query(command: str, params: dict[str, Any], *, fmt: str, output: str 
         query = queries.make_query(command, params)
     except QueryError as e:
         raise click.UsageError(str(e)) from None
+    require_pending()
     (files or Files()).reads("SPEC", *queries.query_inputs(query)) \
         .writes("--output", output, stream=True).check()
     try:

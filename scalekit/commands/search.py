@@ -26,6 +26,7 @@ from ..search.results import SearchResult
 from ..search.specfile import spec_text
 from ..text import plural, safe_text
 from .common import (command_line, echo_err, handle_errors, plot_option, put, refuse_unused,
+                     require_pending,
                      say, show, threads_option, wide_option)
 from .common import complete_spec, quiet_option
 
@@ -221,6 +222,7 @@ def search(spec: str, evaluate: str | None, alpha: str, beta: str, gamma: str, s
         searching.grid_settings(alpha=alpha, beta=beta, gamma=gamma, step=step, target=target,
                                 tolerance=tolerance, constrain=constrain,
                                 cost=cost)  # usage errors first
+        require_pending()  # then --plot's matplotlib, before any work
         base = load_named(spec)
         evaluator = None
         if not dry_run or evaluate is not None:
