@@ -13,7 +13,7 @@ from ..fields import float_field, join, kernel_field
 from ..ops import Elementwise
 from .base import BlockKind, BlockPlan, StageSpec, Weights, bn_weights, conv_weights
 from .conv import conv_bn_act
-from .mbconv import se_weights, squeeze_excitation
+from .mbconv import expansion, se_field, se_weights, squeeze_excitation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,10 +51,7 @@ class FusedMBConvKind(BlockKind):
         if expand < 1:
             raise SpecError(f"must be >= 1 (the k x k conv expands its input; 1: the block is "
                             f"one conv), got {expand:g}", field=join(path, "expand"))
-        se = float_field(data, "se", path, 0.0)
-        if not 0.0 <= se <= 1.0:
-            raise SpecError(f"must be > 0 and <= 1, or 0 for no squeeze-excitation, got {se:g}",
-                            field=join(path, "se"))
+        se = se_field(data, path)
         return {"kernel": kernel_field(data, "kernel", path, 3), "expand": expand, "se": se}
 
     def check(self, stage, cin, path):
@@ -67,14 +64,9 @@ class FusedMBConvKind(BlockKind):
                 f"{' SE' if b.squeeze else ''}")
 
     def wire(self, stage, *, cin, h, w, stride, drop_path):
-        # expanded width as mbconv's: torchvision adjust_channels(cin, expand) for the integer
-        # ratios of every published table (1, 4), int() otherwise
-        mid = cin if stage.expand == 1 else int(cin * stage.expand)
         return FusedMBConvPlan(kind=self.name, cin=cin, cout=stage.out, h=h, w=w,
                                kernel=stage.kernel, stride=stride, act=stage.act,
-                               drop_path=drop_path, mid=mid,
-                               squeeze=max(1, int(cin * stage.se)) if stage.se > 0 else 0,
-                               residual=stride == 1 and cin == stage.out)
+                               drop_path=drop_path, **expansion(stage, cin, stride))
 
     def ops(self, b):
         if b.single:

@@ -53,6 +53,26 @@ def squeeze_excitation(c: int, squeeze: int, act: str, h: int, w: int):
     yield Elementwise(c, h, w, op="mul")
 
 
+def se_field(data, path) -> float:
+    """``se``: the squeeze-excitation ratio of the block's input width, 0 for none."""
+    se = float_field(data, "se", path, 0.0)
+    if not 0.0 <= se <= 1.0:
+        raise SpecError(f"must be > 0 and <= 1, or 0 for no squeeze-excitation, got {se:g}",
+                        field=join(path, "se"))
+    return se
+
+
+def expansion(stage, cin: int, stride: int) -> dict:
+    """An inverted residual's (MBConv's, Fused-MBConv's) widths and shortcut: ``mid``, the
+    expanded width (TF/torchvision adjust_channels(cin, expand), exact for the integer ratios
+    1, 3, 4, 6 every published spec uses; int() otherwise); ``squeeze``, the SE width
+    (max(1, int(cin * se)), of the block's input, as TF and torchvision); ``residual``, an
+    identity shortcut where the shape allows."""
+    return {"mid": cin if stage.expand == 1 else int(cin * stage.expand),
+            "squeeze": max(1, int(cin * stage.se)) if stage.se > 0 else 0,
+            "residual": stride == 1 and cin == stage.out}
+
+
 class MBConvKind(BlockKind):
     name = "mbconv"
     about = ("inverted residual: 1x1 expand, depthwise k x k, optional squeeze-excitation, linear "
@@ -64,13 +84,9 @@ class MBConvKind(BlockKind):
                "se": 0.25, "act": "silu"}
 
     def parse(self, data, path):
-        se = float_field(data, "se", path, 0.0)
-        if not 0.0 <= se <= 1.0:
-            raise SpecError(f"must be > 0 and <= 1, or 0 for no squeeze-excitation, got {se:g}",
-                            field=join(path, "se"))
         return {"kernel": kernel_field(data, "kernel", path, 3),
                 "expand": float_field(data, "expand", path, 1.0, lo=0.0, lo_open=True, hi=64),
-                "se": se}
+                "se": se_field(data, path)}
 
     def check(self, stage, cin, path):
         smallest = cin if stage.repeats == 1 else min(cin, stage.out)  # later blocks take out
@@ -83,13 +99,9 @@ class MBConvKind(BlockKind):
                 f"{' SE' if b.squeeze else ''}")
 
     def wire(self, stage, *, cin, h, w, stride, drop_path):
-        # expanded width: TF/torchvision adjust_channels(cin, expand) is exact for the integer
-        # ratios (1, 3, 4, 6) every published spec uses; int() otherwise.
-        mid = cin if stage.expand == 1 else int(cin * stage.expand)
         return MBConvPlan(kind=self.name, cin=cin, cout=stage.out, h=h, w=w, kernel=stage.kernel,
-                          stride=stride, act=stage.act, drop_path=drop_path, mid=mid,
-                          squeeze=max(1, int(cin * stage.se)) if stage.se > 0 else 0,
-                          residual=stride == 1 and cin == stage.out)
+                          stride=stride, act=stage.act, drop_path=drop_path,
+                          **expansion(stage, cin, stride))
 
     def ops(self, b):
         if b.mid != b.cin:
