@@ -650,12 +650,12 @@ def test_a_killed_worker_process_is_a_failed_evaluation(fine, tmp_path):
     sent to a worker process is refused before anything runs."""
     journal = tmp_path / "j.jsonl"
     res = scalekit.search(str(fine), evaluate=dies_at_77px, alpha="1.2", beta="1.1",
-                          gamma="1.1:1.2", tolerance="0.3", workers=2, timeout=10,
+                          gamma="1.1:1.2", tolerance="0.3", workers=2, timeout=4,
                           journal=journal)
     by_px = {r.candidate.record.resolution: r.failures[0].reason if r.failures else "ok"
              for r in res.results}
     assert by_px == {77: "the worker process died (killed by signal 9)",
-                     74: "timed out after 10 s (its worker process was killed)", 70: "ok"}
+                     74: "timed out after 4 s (its worker process was killed)", 70: "ok"}
     assert res.best.candidate.record.resolution == 70
     assert len(journal.read_text().splitlines()) == 1 + 3
     with pytest.raises(scalekit.search.SearchUsageError, match="must be picklable"):
