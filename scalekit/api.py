@@ -172,7 +172,7 @@ def build_model(spec: SpecLike, *, zero_init_residual: bool = False,
     _bool_arg("zero_init_residual", zero_init_residual)
     _bool_arg("force", force)
     spec = _as_spec(spec)
-    check_memory(expand(spec), batch=1, force=force)
+    check_memory(expand(spec), batch=1, force=force, override="force=True")
     model = _build(spec, zero_init_residual=zero_init_residual, layout=layout)
     _SPECS[model] = spec
     return model
@@ -214,7 +214,8 @@ def _guard_module(model: Any, batch: int, in_channels: int, sides: tuple[int, in
     its parameters and buffers plus the input batch (what any forward pass needs at least)."""
     spec = _SPECS.get(model)
     if spec is not None:
-        check_memory(expand(spec, sides), batch=batch, force=force)
+        check_memory(expand(spec, sides), batch=batch, force=force,
+                     override="force=True")
         return
     if force:
         return
@@ -266,7 +267,8 @@ def measure_latency(model_or_spec: nn.Module | SpecLike,
     if isinstance(model_or_spec, (Spec, str, os.PathLike)):
         spec = _as_spec(model_or_spec)
         sides = _sides(spec.resolution if resolution is None else resolution)
-        check_memory(expand(spec, sides), batch=batch, force=force)
+        check_memory(expand(spec, sides), batch=batch, force=force,
+                     override="force=True")
         model = build_model(spec, force=True)  # guarded just now, at this batch and size
         options.setdefault("in_channels", spec.in_channels)
     elif isinstance(model_or_spec, torch.nn.Module):

@@ -235,7 +235,8 @@ def format_bytes(n: int) -> str:
 
 
 def estimate_memory(plan: NetworkPlan, batch: int = 1,
-                    counts: NetworkCount | None = None) -> MemoryEstimate:
+                    counts: NetworkCount | None = None,
+                 override: str = "--force") -> MemoryEstimate:
     """Parameters, the inference peak and training memory of ``plan`` at ``batch``, from the
     plan alone (``counts``: the plan's analytic counts, when the caller has them already). The
     one estimate of memory: the guard, the reports and fit's memory target all read it."""
@@ -291,12 +292,14 @@ def available_memory() -> int | None:
 
 def check_memory(plan: NetworkPlan, batch: int = 1, force: bool = False, *,
                  available: int | None = None,
-                 counts: NetworkCount | None = None) -> MemoryEstimate:
+                 counts: NetworkCount | None = None,
+                 override: str = "--force") -> MemoryEstimate:
     """Refuse (:class:`ScalekitError`, naming the estimate) to build ``plan`` when it will not fit.
 
     ``available`` (bytes) defaults to :func:`available_memory`; pass
-    ``torch.cuda.mem_get_info()[0]`` to guard a GPU. ``force`` skips the refusal. Returns the
-    estimate either way, so a caller can report it.
+    ``torch.cuda.mem_get_info()[0]`` to guard a GPU. ``force`` skips the refusal; ``override``
+    is how the caller's user says so (``--force`` on the command line, ``force=True`` in the
+    Python API). Returns the estimate either way, so a caller can report it.
     """
     est = estimate_memory(plan, batch, counts)
     if force:
@@ -306,5 +309,5 @@ def check_memory(plan: NetworkPlan, batch: int = 1, force: bool = False, *,
     if available is not None and est.total_bytes * HEADROOM > available:
         raise ScalekitError(
             f"{est.name} needs {est.describe()}; only {format_bytes(available)} available "
-            f"(scalekit keeps {HEADROOM - 1:.0%} headroom); use --force to try anyway")
+            f"(scalekit keeps {HEADROOM - 1:.0%} headroom); use {override} to try anyway")
     return est

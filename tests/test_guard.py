@@ -151,3 +151,14 @@ def test_cli_guard_and_force(monkeypatch, args):
     r = CliRunner().invoke(cli, args + ["--force"])
     assert r.exit_code == 0, r.output
     assert '"counter": "thop"' in r.output
+
+
+@pytest.mark.torch
+def test_the_python_api_names_its_own_override(monkeypatch):
+    """From the Python API the refusal says force=True (there is no --force to pass there)."""
+    import scalekit
+
+    monkeypatch.setattr(guard, "available_memory", lambda: 1024 * 1024)
+    with pytest.raises(ScalekitError) as e:
+        scalekit.build_model(spec_path("mobilenet_v1"))
+    assert "use force=True to try anyway" in str(e.value) and "--force" not in str(e.value)
