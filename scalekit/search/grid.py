@@ -346,6 +346,7 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None,
         scored.append((Point(a, b, c, nominal), rec, rec.macs / baseline.macs,
                        network_digest(scaled)))
     latency: dict[str, dict[str, Any]] = {}  # network digest -> its prediction
+    ratios: dict[str, float] = {}  # network digest -> its predicted ms / the baseline's
     base_latency = None
     if g.cost == "latency":
         if predict is None:
@@ -354,12 +355,12 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None,
         preds = list(predict([baseline, *distinct.values()]))
         base_latency = preds[0]
         latency = dict(zip(distinct, preds[1:]))
+        ratios = {k: p["predicted_ms"] / base_latency["predicted_ms"] for k, p in latency.items()}
     by_key: dict[str, list[tuple[Point, ModelRecord, float]]] = {}
     kept = 0
     nearest: float | None = None  # the achieved cost nearest the target (constrain achieved)
     for point, rec, achieved, key in scored:
-        ratio = (latency[key]["predicted_ms"] / base_latency["predicted_ms"]
-                 if base_latency is not None else achieved)
+        ratio = ratios.get(key, achieved)
         if g.constrain == "achieved":
             if nearest is None or abs(ratio - float(g.target)) < abs(nearest - float(g.target)):
                 nearest = ratio
@@ -387,11 +388,8 @@ def candidates(base: Spec, g: GridSettings, *, networks: Networks | None = None,
                    key=lambda i: (abs(members[i][0].nominal - g.target), i))
         point, rec, achieved = members[best]
         aliases = tuple(m[0] for i, m in enumerate(members) if i != best)
-        lat = latency.get(key)
-        ratio = (lat["predicted_ms"] / base_latency["predicted_ms"]
-                 if lat is not None and base_latency is not None else None)
-        out.append(Candidate(point, rec, achieved, key, aliases, latency=lat,
-                             latency_ratio=ratio))
+        out.append(Candidate(point, rec, achieved, key, aliases, latency=latency.get(key),
+                             latency_ratio=ratios.get(key)))
     order = {p: i for i, p in enumerate(points)}
     out.sort(key=lambda cand: order[(cand.point.alpha, cand.point.beta, cand.point.gamma)])
     return CandidateGrid(base, baseline, g, len(points), kept, tuple(out),
